@@ -1,0 +1,22 @@
+/* ops/cpu/cpu_kernels.h — the CPU backend's kernels, one per id in ops/kernels.def.
+ * Kernel `fn` of OS_KERNEL(ID, fn, doc) is os_cpu_<fn>(const os_kargs *).
+ * Declared weak: a kernel not yet written leaves a NULL table entry, which
+ * os_dispatch reports by name instead of failing to link. */
+#ifndef OS_CPU_KERNELS_H
+#define OS_CPU_KERNELS_H
+
+#include "tensor/backend.h"
+#include "ops/ops.h"
+
+#define OS_KERNEL(name, fn, doc) void os_cpu_##fn(const os_kargs *a) __attribute__((weak));
+#include "ops/kernels.def"
+#undef OS_KERNEL
+
+/* Iterate a 4-D strided tensor's elements in logical (row-major) order. */
+#define OS_FOR4(t, n, c, h, w)                         \
+    for (int n = 0; n < (t)->shape[0]; n++)            \
+        for (int c = 0; c < (t)->shape[1]; c++)        \
+            for (int h = 0; h < (t)->shape[2]; h++)    \
+                for (int w = 0; w < (t)->shape[3]; w++)
+
+#endif

@@ -1,0 +1,100 @@
+/* ops/ops.h — every differentiable op: forward builders that record on the tape.
+ *
+ * Each op: checks its arguments (a misuse is fatal with a message naming the
+ * op and the shapes, see tensor/error.h), allocates its output from the step
+ * arena, records a tape node when gradients are needed, and runs its kernel
+ * through os_dispatch(). Gradient rules live next to the forward, in the same
+ * file (ops/<op>.c); kernels live per backend (ops/cpu/<op>_cpu.c).
+ *
+ * Shapes: activations are NCHW [N,C,H,W]; linear layers use [N,F].
+ * Inputs may be views (channel slices, spatial offsets) unless stated.
+ */
+#ifndef OS_OPS_H
+#define OS_OPS_H
+
+#include <stdint.h>
+#include "tensor/tensor.h"
+
+/* ---- parameter structs (also the kernels' params, see ops/kernels.def) ---- */
+typedef enum { OS_RELU, OS_RELU6, OS_SIGMOID, OS_TANH } os_unary_kind;
+typedef struct { os_unary_kind kind; } os_unary_params;
+
+typedef struct { int n; os_tensor *const *x; } os_wsum_params;
+
+typedef struct {
+    int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+} os_conv2d_params;
+
+typedef struct {
+    int kh, kw, stride, pad;
+    int count_include_pad; /* avg pool only; 0 = PyTorch count_include_pad=False */
+} os_pool_params;
+
+typedef struct { float eps, momentum; } os_bn_params;
+
+typedef struct { int trans_a, trans_b; float alpha, beta; } os_gemm_params;
+
+typedef struct { int outer, dim, inner, log; } os_softmax_params;
+
+typedef struct { const int32_t *labels; int n, k; float smoothing; } os_xent_params;
+
+typedef struct { float p; uint64_t seed; } os_dropout_params;
+
+typedef struct {
+    float lr, momentum, dampening, weight_decay;
+    int nesterov, first_step; /* first_step: momentum buffer = grad (PyTorch) */
+} os_sgd_step_params;
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    float bias_corr1, bias_corr2; /* 1 - beta^t */
+} os_adam_step_params;
+
+/* ---- convolution / pooling --------------------------------------------- */
+/* x [N,Ci,H,W], w [Co,Ci/groups,KH,KW], bias [Co] or NULL -> [N,Co,OH,OW] */
+os_tensor *os_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias,
+                     int stride, int pad, int dilation, int groups);
+os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p);
+/* kernel k, stride s, padding p; avg excludes padding from the mean. */
+os_tensor *os_max_pool2d(os_tensor *x, int k, int stride, int pad);
+os_tensor *os_avg_pool2d(os_tensor *x, int k, int stride, int pad);
+os_tensor *os_global_avg_pool(os_tensor *x); /* [N,C,H,W] -> [N,C] */
+
+/* ---- batch norm ---------------------------------------------------------- */
+/* gamma/beta: [C] params or NULL (affine=False). running_mean/var: [C]
+ * persistent or NULL. training: batch statistics, running stats updated with
+ * momentum (unbiased var); eval: running stats. eps 1e-5, momentum 0.1 usual. */
+os_tensor *os_batch_norm(os_tensor *x, os_tensor *gamma, os_tensor *beta,
+                         os_tensor *running_mean, os_tensor *running_var,
+                         int training, float momentum, float eps);
+
+/* ---- elementwise --------------------------------------------------------- */
+os_tensor *os_relu(os_tensor *x);
+os_tensor *os_relu6(os_tensor *x);
+os_tensor *os_sigmoid(os_tensor *x);
+os_tensor *os_tanh(os_tensor *x);
+os_tensor *os_add(os_tensor *a, os_tensor *b);
+os_tensor *os_sum_n(int n, os_tensor *const *x);                /* x_0 + ... + x_{n-1} */
+os_tensor *os_mul(os_tensor *a, os_tensor *b);
+os_tensor *os_scale_by(os_tensor *x, os_tensor *s);             /* s: 1 element; ds flows */
+os_tensor *os_weighted_sum(int n, os_tensor *const *x, os_tensor *w); /* sum_i w[i] x_i */
+os_tensor *os_concat_channels(int n, os_tensor *const *x);
+/* zeros shaped like x strided by `stride` in H and W; no gradient work. */
+os_tensor *os_zero(os_tensor *x, int stride);
+os_tensor *os_dropout(os_tensor *x, float p, int training, uint64_t seed);
+
+/* ---- dense ---------------------------------------------------------------- */
+os_tensor *os_matmul(os_tensor *a, os_tensor *b);                   /* [M,K] x [K,N] */
+os_tensor *os_linear(os_tensor *x, os_tensor *w, os_tensor *bias);  /* x [N,F], w [O,F] */
+os_tensor *os_flatten(os_tensor *x);                                /* [N,...] -> [N,F] */
+os_tensor *os_reshape(os_tensor *x, int ndim, const int *shape);    /* keeps the tape */
+/* select element/row i of dim 0 as a view (gradient flows back) */
+os_tensor *os_select(os_tensor *x, int i);
+
+/* ---- softmax & loss -------------------------------------------------------- */
+os_tensor *os_softmax(os_tensor *x, int dim);
+os_tensor *os_log_softmax(os_tensor *x, int dim);
+/* logits [N,K], labels[N] in [0,K): mean cross-entropy, optional label smoothing. */
+os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoothing);
+
+#endif

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the Debian packages the build, the tests and the demo need, if any
+# is missing. Safe to run again: it does nothing when all are present.
+# usage: scripts/deps.sh [build|test|demo|fuzz|ref]
+set -e
+need="build-essential libopenblas-dev libstb-dev libcjson-dev zlib1g-dev pkg-config"
+case "${1:-build}" in
+  test)  need="$need libcriterion-dev" ;;
+  demo)  need="$need dataset-fashion-mnist" ;;
+  fuzz)  need="$need clang libclang-rt-14-dev" ;;
+  ref)   need="$need python3-torch python3-numpy" ;;
+  bench) need="$need libcriterion-dev" ;;
+esac
+missing=""
+for p in $need; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

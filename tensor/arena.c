@@ -1,0 +1,201 @@
+#include "tensor/arena.h"
+#include "tensor/backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN 64
+
+typedef struct chunk {
+    char *base;
+    size_t cap, used;
+    struct chunk *next;
+} chunk;
+
+struct os_arena {
+    os_device dev;
+    chunk *head;        /* the main block */
+    chunk *extra;       /* overflow chunks taken during this step */
+    size_t used_total;  /* bytes handed out this step (incl. alignment) */
+    size_t high_water;
+    size_t grow_count;
+};
+
+static void *dev_alloc(os_device dev, size_t bytes)
+{
+    void *p = os_backend_get(dev)->alloc(bytes);
+    if (!p)
+        os_fatal("arena: out of memory allocating %zu bytes on device %d", bytes, (int)dev);
+    return p;
+}
+
+static chunk *chunk_new(os_device dev, size_t cap)
+{
+    chunk *c = calloc(1, sizeof *c);
+    if (!c)
+        os_fatal("arena: out of host memory");
+    c->base = dev_alloc(dev, cap);
+    c->cap = cap;
+    return c;
+}
+
+static void chunk_free(os_device dev, chunk *c)
+{
+    os_backend_get(dev)->free(c->base);
+    free(c);
+}
+
+os_arena *os_arena_new(os_device dev, size_t initial)
+{
+    os_arena *a = calloc(1, sizeof *a);
+    if (!a)
+        os_fatal("arena: out of host memory");
+    a->dev = dev;
+    if (initial) {
+        a->head = chunk_new(dev, initial);
+        a->grow_count = 1;
+    }
+    return a;
+}
+
+void os_arena_free(os_arena *a)
+{
+    if (!a)
+        return;
+    if (a->head)
+        chunk_free(a->dev, a->head);
+    for (chunk *c = a->extra, *n; c; c = n) {
+        n = c->next;
+        chunk_free(a->dev, c);
+    }
+    free(a);
+}
+
+static void *chunk_take(chunk *c, size_t bytes)
+{
+    size_t off = (c->used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (off + bytes > c->cap)
+        return NULL;
+    c->used = off + bytes;
+    return c->base + off;
+}
+
+void *os_arena_alloc(os_arena *a, size_t bytes)
+{
+    if (bytes == 0)
+        bytes = 1;
+    bytes = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    a->used_total += bytes;
+    if (a->used_total > a->high_water)
+        a->high_water = a->used_total;
+    void *p = a->head ? chunk_take(a->head, bytes) : NULL;
+    if (p)
+        return p;
+    if (a->extra && (p = chunk_take(a->extra, bytes)))
+        return p;
+    /* overflow: a new chunk, at least 1 MiB and twice the request */
+    size_t cap = bytes * 2 > ((size_t)1 << 20) ? bytes * 2 : ((size_t)1 << 20);
+    chunk *c = chunk_new(a->dev, cap);
+    a->grow_count++;
+    c->next = a->extra;
+    a->extra = c;
+    return chunk_take(c, bytes);
+}
+
+void os_arena_reset(os_arena *a)
+{
+    if (a->extra) {
+        /* merge: one block big enough for the whole step next time */
+        size_t cap = a->high_water + a->high_water / 16 + ARENA_ALIGN;
+        for (chunk *c = a->extra, *n; c; c = n) {
+            n = c->next;
+            chunk_free(a->dev, c);
+        }
+        a->extra = NULL;
+        if (a->head)
+            chunk_free(a->dev, a->head);
+        a->head = chunk_new(a->dev, cap);
+        a->grow_count++;
+    }
+    if (a->head)
+        a->head->used = 0;
+    a->used_total = 0;
+}
+
+size_t os_arena_used(const os_arena *a) { return a->used_total; }
+size_t os_arena_high_water(const os_arena *a) { return a->high_water; }
+size_t os_arena_grow_count(const os_arena *a) { return a->grow_count; }
+
+size_t os_arena_capacity(const os_arena *a)
+{
+    size_t cap = a->head ? a->head->cap : 0;
+    for (chunk *c = a->extra; c; c = c->next)
+        cap += c->cap;
+    return cap;
+}
+
+/* ---- the step arenas -------------------------------------------------------- */
+static os_arena *step_data[OS_NUM_DEVICES];
+static os_arena *step_host;
+
+os_arena *os_step_arena(os_device dev)
+{
+    if (!step_data[dev])
+        step_data[dev] = os_arena_new(dev, 0);
+    return step_data[dev];
+}
+
+os_arena *os_step_host_arena(void)
+{
+    if (!step_host)
+        step_host = os_arena_new(OS_CPU, 0);
+    return step_host;
+}
+
+void *os_step_alloc(size_t bytes) { return os_arena_alloc(os_step_host_arena(), bytes); }
+
+void *os_step_alloc_data(os_device dev, size_t bytes)
+{
+    return os_arena_alloc(os_step_arena(dev), bytes);
+}
+
+extern void os_tape_clear(void);
+
+void os_step_reset(void)
+{
+    os_tape_clear();
+    for (int d = 0; d < OS_NUM_DEVICES; d++)
+        if (step_data[d])
+            os_arena_reset(step_data[d]);
+    if (step_host)
+        os_arena_reset(step_host);
+}
+
+size_t os_step_high_water(void)
+{
+    size_t s = step_host ? step_host->high_water : 0;
+    for (int d = 0; d < OS_NUM_DEVICES; d++)
+        if (step_data[d])
+            s += step_data[d]->high_water;
+    return s;
+}
+
+size_t os_step_grow_count(void)
+{
+    size_t s = step_host ? step_host->grow_count : 0;
+    for (int d = 0; d < OS_NUM_DEVICES; d++)
+        if (step_data[d])
+            s += step_data[d]->grow_count;
+    return s;
+}
+
+void os_step_shutdown(void)
+{
+    os_tape_clear();
+    for (int d = 0; d < OS_NUM_DEVICES; d++) {
+        os_arena_free(step_data[d]);
+        step_data[d] = NULL;
+    }
+    os_arena_free(step_host);
+    step_host = NULL;
+}

@@ -1,0 +1,60 @@
+/* tensor/backend.h — the one dispatch point through which every kernel runs.
+ *
+ * An op (ops/<op>.c) checks shapes, allocates its output, records itself on the
+ * tape and then calls os_dispatch(OS_K_<KERNEL>, &args). The backend of the
+ * first tensor's device runs the kernel. A backend is a table: memory
+ * functions plus one function pointer per kernel id. The kernel ids are listed
+ * once, in ops/kernels.def; each backend fills the entries it supports
+ * (ops/cpu/cpu_backend.c for the CPU). Adding a CUDA backend means filling a
+ * second table — op code does not change.
+ *
+ * Kernel arguments: up to 8 tensors (the order is documented with each kernel
+ * in ops/kernels.def) and a pointer to the op's parameter struct.
+ */
+#ifndef OS_BACKEND_H
+#define OS_BACKEND_H
+
+#include <stddef.h>
+#include "tensor/tensor.h"
+
+enum {
+#define OS_KERNEL(name, fn, doc) OS_K_##name,
+#include "ops/kernels.def"
+#undef OS_KERNEL
+    OS_K_COUNT
+};
+
+typedef struct os_kargs {
+    os_tensor *t[8];
+    const void *params;
+} os_kargs;
+
+typedef void (*os_kernel_fn)(const os_kargs *a);
+
+typedef struct os_backend {
+    const char *name;
+    void *(*alloc)(size_t bytes);          /* device memory, 64-byte aligned */
+    void (*free)(void *p);
+    void (*copy_to_host)(void *dst, const void *src, size_t bytes);
+    void (*copy_from_host)(void *dst, const void *src, size_t bytes);
+    os_kernel_fn kernels[OS_K_COUNT];
+} os_backend;
+
+/* Register a backend for a device (the CPU one registers itself). */
+void os_backend_register(os_device dev, const os_backend *b);
+const os_backend *os_backend_get(os_device dev);
+const char *os_kernel_name(int kernel);
+
+/* Run kernel k on the device of a->t[0]. Fatal if that device lacks it. */
+void os_dispatch(int k, const os_kargs *a);
+
+/* Convenience: dispatch with tensors listed inline. */
+#define OS_RUN(k, prm, ...) \
+    os_dispatch(OS_K_##k, &(os_kargs){ .t = { __VA_ARGS__ }, .params = (prm) })
+
+/* Threads used by CPU kernels (OpenMP); OpenBLAS is kept single-threaded and
+ * called from inside the parallel regions. Default: all cores. */
+void os_set_threads(int n);
+int os_threads(void);
+
+#endif
