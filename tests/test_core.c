@@ -2,6 +2,7 @@
 #include "tensor/tensor.h"
 #include "tensor/arena.h"
 #include "autograd/autograd.h"
+#include "tests/test_util.h"
 
 Test(core, arena_high_water_constant)
 {
@@ -35,5 +36,12 @@ Test(core, views_share_storage)
     os_tensor_to_host(o, h);
     cr_expect_float_eq(h[1], 5.0f, 0);
     cr_expect_float_eq(h[2], 7.0f, 0);
+    os_step_reset();
+}
+
+Test(core, misuse_is_reported)
+{
+    os_tensor *t = os_tensor_new4(2, 4, 3, 3);
+    TU_EXPECT_FATAL(os_view_channels(t, 3, 2), "view_channels", "[2,4,3,3]");
     os_step_reset();
 }
