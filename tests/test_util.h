@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tensor/tensor.h"
