@@ -1,2 +1,129 @@
+/* oneshot/main.c — the `oneshot` command. */
+#include "oneshot/run.h"
+#include "oneshot/checkpoint.h"
+
 #include <stdio.h>
-int main(int argc, char **argv) { (void)argc; (void)argv; puts("oneshot: under construction"); return 0; }
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "oneshot — one-shot neural architecture search in C\n\n"
+            "usage: oneshot COMMAND [flags]    (oneshot COMMAND --help for its flags)\n\n"
+            "commands:\n"
+            "  train       search: train a supernet with a one-shot strategy, export the architecture\n"
+            "  retrain     train the fixed child network of an architecture from scratch\n"
+            "  eval        test loss and accuracy of a trained run (--run DIR)\n"
+            "  export      write a search run's architecture to DIR/arch.json (--run DIR)\n"
+            "  spaces      list the search spaces\n"
+            "  strategies  list the one-shot strategies\n\n"
+            "quick start:  oneshot train --space cifar_cell --strategy darts --epochs 5 --subset 500\n");
+}
+
+static int list_spaces(char *buf, size_t n)
+{
+    int o = 0;
+    for (int i = 0; i < os_space_count(); i++)
+        o += snprintf(buf + o, n - o, "%s%s", i ? ", " : "", os_space_at(i)->name);
+    return o;
+}
+
+static int list_strategies(char *buf, size_t n)
+{
+    int o = 0;
+    for (int i = 0; i < os_strategy_count(); i++)
+        o += snprintf(buf + o, n - o, "%s%s", i ? ", " : "", os_strategy_at(i)->name);
+    return o;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            if (!strcmp(cmd, "train"))
+                os_config_usage(OS_CMD_TRAIN);
+            else if (!strcmp(cmd, "retrain"))
+                os_config_usage(OS_CMD_RETRAIN);
+            else if (!strcmp(cmd, "eval"))
+                os_config_usage(OS_CMD_EVAL);
+            else if (!strcmp(cmd, "export"))
+                os_config_usage(OS_CMD_EXPORT);
+            else
+                usage(stderr);
+            return 0;
+        }
+    if (!strcmp(cmd, "spaces")) {
+        for (int i = 0; i < os_space_count(); i++)
+            printf("%-12s %s\n", os_space_at(i)->name, os_space_at(i)->summary);
+        return 0;
+    }
+    if (!strcmp(cmd, "strategies")) {
+        for (int i = 0; i < os_strategy_count(); i++)
+            printf("%-12s %s\n", os_strategy_at(i)->name, os_strategy_at(i)->summary);
+        return 0;
+    }
+    os_command c;
+    if (!strcmp(cmd, "train"))
+        c = OS_CMD_TRAIN;
+    else if (!strcmp(cmd, "retrain"))
+        c = OS_CMD_RETRAIN;
+    else if (!strcmp(cmd, "eval"))
+        c = OS_CMD_EVAL;
+    else if (!strcmp(cmd, "export"))
+        c = OS_CMD_EXPORT;
+    else {
+        fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, spaces, "
+                        "strategies\n", cmd);
+        return 2;
+    }
+    os_config cfg;
+    os_config_defaults(&cfg, c);
+    if (os_config_parse(&cfg, argc, argv, 2)) {
+        fprintf(stderr, "oneshot: %s\n", os_last_error());
+        return 2;
+    }
+    if (c == OS_CMD_TRAIN || c == OS_CMD_RETRAIN) {
+        if (!cfg.resume[0])
+            os_config_finish(&cfg); /* strategy defaults for what was not given */
+        if (cfg.resume[0]) {
+            /* the run's own configuration, then the flags given now on top */
+            char ckpt[600];
+            snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg.resume);
+            os_config saved;
+            os_config_defaults(&saved, c);
+            if (os_checkpoint_config(ckpt, &saved)) {
+                fprintf(stderr, "oneshot: --resume %s: %s\n", cfg.resume, os_last_error());
+                return 1;
+            }
+            saved.cmd = c;
+            if (os_config_parse(&saved, argc, argv, 2)) {
+                fprintf(stderr, "oneshot: %s\n", os_last_error());
+                return 2;
+            }
+            cfg = saved;
+        }
+        char list[512];
+        if (!os_space_find(cfg.space)) {
+            list_spaces(list, sizeof list);
+            fprintf(stderr, "oneshot: unknown space '%s'; valid spaces: %s\n", cfg.space, list);
+            return 2;
+        }
+        if (c == OS_CMD_TRAIN && !os_strategy_find(cfg.strategy)) {
+            list_strategies(list, sizeof list);
+            fprintf(stderr, "oneshot: unknown strategy '%s'; valid strategies: %s\n", cfg.strategy, list);
+            return 2;
+        }
+        if (cfg.epochs < 1 || cfg.batch < 1) {
+            fprintf(stderr, "oneshot: --epochs and --batch must be positive\n");
+            return 2;
+        }
+        return os_cmd_train(&cfg);
+    }
+    return c == OS_CMD_EVAL ? os_cmd_eval(&cfg) : os_cmd_export(&cfg);
+}

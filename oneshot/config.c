@@ -1,0 +1,252 @@
+/* oneshot/config.c — flags, defaults and the JSON form of a run's configuration. */
+#include "oneshot/config.h"
+#include "tensor/error.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { T_INT, T_FLOAT, T_STR, T_BOOL };
+#define TRAIN (1u << OS_CMD_TRAIN)
+#define RETRAIN (1u << OS_CMD_RETRAIN)
+#define EVAL (1u << OS_CMD_EVAL)
+#define EXPORT (1u << OS_CMD_EXPORT)
+#define FIT (TRAIN | RETRAIN)
+
+typedef struct {
+    const char *name;
+    int type;
+    size_t off, size;
+    unsigned cmds;
+    const char *help;
+} flag;
+
+#define F(nm, ty, field, cmds, help) {nm, ty, offsetof(os_config, field), sizeof(((os_config *)0)->field), cmds, help}
+static const flag flags[] = {
+    F("space", T_STR, space, TRAIN | RETRAIN, "search space (see `oneshot spaces`)"),
+    F("strategy", T_STR, strategy, TRAIN, "one-shot strategy (see `oneshot strategies`)"),
+    F("data", T_STR, data, FIT | EVAL, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
+    F("format", T_STR, format, FIT | EVAL, "cifar10 | cifar100 | idx | folder (default: detect)"),
+    F("out", T_STR, out, FIT, "run directory (default: runs/<command>-<space>-<time>)"),
+    F("resume", T_STR, resume, FIT, "continue the run in this directory where it stopped"),
+    F("run", T_STR, run, EVAL | EXPORT, "the run directory to read"),
+    F("arch", T_STR, arch, RETRAIN, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
+    F("epochs", T_INT, epochs, FIT, "epochs"),
+    F("batch", T_INT, batch, FIT | EVAL, "batch size"),
+    F("cells", T_INT, cells, FIT, "cells (cifar_cell: in all; nb201: per stage)"),
+    F("channels", T_INT, channels, FIT, "initial channels"),
+    F("subset", T_INT, subset, FIT, "use only the first N training images of each class (0 = all)"),
+    F("test-subset", T_INT, max_per_class_test, FIT | EVAL, "use only the first N test images of each class (0 = all)"),
+    F("seed", T_INT, seed, FIT, "random seed"),
+    F("threads", T_INT, threads, FIT | EVAL, "CPU threads (0 = all cores)"),
+    F("train-portion", T_FLOAT, train_portion, TRAIN, "fraction of the training set that trains weights (rest: architecture)"),
+    F("lr", T_FLOAT, lr, FIT, "weight learning rate (SGD)"),
+    F("lr-min", T_FLOAT, lr_min, FIT, "cosine schedule floor"),
+    F("momentum", T_FLOAT, momentum, FIT, "SGD momentum"),
+    F("weight-decay", T_FLOAT, weight_decay, FIT, "SGD weight decay"),
+    F("grad-clip", T_FLOAT, grad_clip, FIT, "global grad-norm clip (0 = off)"),
+    F("arch-lr", T_FLOAT, arch_lr, TRAIN, "architecture learning rate (Adam)"),
+    F("arch-beta1", T_FLOAT, arch_beta1, TRAIN, "Adam beta1 for the architecture"),
+    F("arch-beta2", T_FLOAT, arch_beta2, TRAIN, "Adam beta2 for the architecture"),
+    F("arch-weight-decay", T_FLOAT, arch_weight_decay, TRAIN, "Adam weight decay for the architecture"),
+    F("unrolled", T_BOOL, unrolled, TRAIN, "darts: second-order architecture gradient"),
+    F("tau-max", T_FLOAT, tau_max, TRAIN, "gdas: initial Gumbel temperature"),
+    F("tau-min", T_FLOAT, tau_min, TRAIN, "gdas: final Gumbel temperature"),
+    F("hard", T_INT, hard, TRAIN, "gdas: 1 = hard straight-through sample (GDAS), 0 = soft (NNI GumbelDARTS)"),
+    F("max-skip", T_INT, max_skip, TRAIN | EXPORT, "keep at most N skip_connect in the exported normal cell (-1 = off)"),
+    F("auxiliary-weight", T_FLOAT, auxiliary_weight, RETRAIN, "auxiliary head loss weight (0 = no head)"),
+    F("drop-path", T_FLOAT, drop_path, RETRAIN, "drop-path probability (ramped linearly over the epochs)"),
+    F("label-smoothing", T_FLOAT, label_smoothing, FIT, "cross-entropy label smoothing"),
+    F("cutout", T_INT, cutout, FIT, "cutout length (0 = off)"),
+    F("crop-pad", T_INT, crop_pad, FIT, "random-crop zero padding (0 = off)"),
+    F("flip", T_INT, flip, FIT, "random horizontal flip (1/0)"),
+    F("log-every", T_INT, log_every, FIT, "print a line every N steps when not on a terminal"),
+    F("val-batches", T_INT, val_batches, TRAIN, "validation batches per epoch (0 = all)"),
+    F("limit-steps", T_INT, limit_steps, FIT, "at most N steps per epoch (0 = all; for quick runs)"),
+};
+#undef F
+#define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
+static unsigned char given[N_FLAGS];
+
+static const char *cmd_name(os_command c)
+{
+    static const char *n[] = {"train", "retrain", "eval", "export"};
+    return n[c];
+}
+
+void os_config_defaults(os_config *c, os_command cmd)
+{
+    memset(c, 0, sizeof *c);
+    memset(given, 0, sizeof given);
+    c->cmd = cmd;
+    snprintf(c->space, sizeof c->space, "cifar_cell");
+    snprintf(c->strategy, sizeof c->strategy, "darts");
+    c->seed = 2;
+    c->threads = 0;
+    c->train_portion = 0.5f;
+    c->momentum = 0.9f;
+    c->grad_clip = 5.0f;
+    c->arch_lr = 3e-4f;
+    c->arch_beta1 = 0.5f;
+    c->arch_beta2 = 0.999f;
+    c->arch_weight_decay = 1e-3f;
+    c->tau_max = 10.0f;
+    c->tau_min = 0.1f;
+    c->hard = 1;
+    c->max_skip = -1;
+    c->log_every = 50;
+    if (cmd == OS_CMD_RETRAIN) {
+        /* DARTS evaluation protocol (cnn/train.py) */
+        c->epochs = 600;
+        c->batch = 96;
+        c->lr = 0.025f;
+        c->lr_min = 0.0f;
+        c->weight_decay = 3e-4f;
+        c->auxiliary_weight = 0.4f;
+        c->drop_path = 0.2f;
+        c->cutout = 16;
+        c->crop_pad = 4;
+        c->flip = 1;
+    } else {
+        /* DARTS search protocol (cnn/train_search.py) */
+        c->epochs = 50;
+        c->batch = 64;
+        c->lr = 0.025f;
+        c->lr_min = 0.001f;
+        c->weight_decay = 3e-4f;
+        c->crop_pad = 4;
+        c->flip = 1;
+    }
+}
+
+void os_config_finish(os_config *c)
+{
+    for (int i = 0; i < N_FLAGS; i++)
+        if (!strcmp(flags[i].name, "epochs") && !given[i] && c->cmd == OS_CMD_TRAIN && !strcmp(c->strategy, "gdas"))
+            c->epochs = 250; /* GDAS (NAS-Bench-201 setting) */
+}
+
+void os_config_usage(os_command cmd)
+{
+    fprintf(stderr, "usage: oneshot %s [flags]\n\nflags:\n", cmd_name(cmd));
+    for (int i = 0; i < N_FLAGS; i++) {
+        if (!(flags[i].cmds & (1u << cmd)))
+            continue;
+        char left[40];
+        snprintf(left, sizeof left, "--%s%s", flags[i].name,
+                 flags[i].type == T_BOOL ? "" : flags[i].type == T_STR ? " S" : " N");
+        fprintf(stderr, "  %-24s %s\n", left, flags[i].help);
+    }
+}
+
+static int set_value(os_config *c, const flag *f, const char *v)
+{
+    char *p = (char *)c + f->off, *end;
+    errno = 0;
+    switch (f->type) {
+    case T_INT: {
+        long x = strtol(v, &end, 10);
+        if (*v == 0 || *end || errno || x < -1000000000L || x > 1000000000L)
+            return os_error("--%s: '%s' is not an integer", f->name, v);
+        *(int *)p = (int)x;
+        return 0;
+    }
+    case T_FLOAT: {
+        float x = strtof(v, &end);
+        if (*v == 0 || *end || errno)
+            return os_error("--%s: '%s' is not a number", f->name, v);
+        *(float *)p = x;
+        return 0;
+    }
+    case T_STR:
+        if (strlen(v) >= f->size)
+            return os_error("--%s: value too long (%zu characters at most)", f->name, f->size - 1);
+        snprintf(p, f->size, "%s", v);
+        return 0;
+    }
+    return os_error("--%s: internal flag type", f->name);
+}
+
+int os_config_parse(os_config *c, int argc, char **argv, int from)
+{
+    for (int i = from; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2))
+            return os_error("unexpected argument '%s' (flags start with --; see `oneshot %s --help`)", a, cmd_name(c->cmd));
+        char name[64];
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), a + 2);
+        int k = -1;
+        for (int j = 0; j < N_FLAGS; j++)
+            if (!strcmp(flags[j].name, name) && (flags[j].cmds & (1u << c->cmd)))
+                k = j;
+        if (k < 0) {
+            char list[2048];
+            int o = 0;
+            for (int j = 0; j < N_FLAGS; j++)
+                if (flags[j].cmds & (1u << c->cmd))
+                    o += snprintf(list + o, sizeof list - o, "%s--%s", o ? ", " : "", flags[j].name);
+            return os_error("unknown flag '--%s' for `oneshot %s`; valid flags: %s, --help", name,
+                            cmd_name(c->cmd), list);
+        }
+        const flag *f = &flags[k];
+        given[k] = 1;
+        if (f->type == T_BOOL) {
+            int v = 1;
+            if (eq && (!strcmp(eq + 1, "0") || !strcmp(eq + 1, "false")))
+                v = 0;
+            *(int *)((char *)c + f->off) = v;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v)
+            return os_error("--%s needs a value", f->name);
+        if (set_value(c, f, v))
+            return -1;
+    }
+    return 0;
+}
+
+cJSON *os_config_to_json(const os_config *c)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "command", cmd_name(c->cmd));
+    for (int i = 0; i < N_FLAGS; i++) {
+        const flag *f = &flags[i];
+        const char *p = (const char *)c + f->off;
+        switch (f->type) {
+        case T_INT:
+        case T_BOOL: cJSON_AddNumberToObject(j, f->name, *(const int *)p); break;
+        case T_FLOAT: cJSON_AddNumberToObject(j, f->name, *(const float *)p); break;
+        case T_STR: cJSON_AddStringToObject(j, f->name, p); break;
+        }
+    }
+    return j;
+}
+
+int os_config_from_json(os_config *c, const cJSON *j)
+{
+    for (int i = 0; i < N_FLAGS; i++) {
+        const flag *f = &flags[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->name);
+        if (!v)
+            continue;
+        char *p = (char *)c + f->off;
+        if (f->type == T_STR) {
+            if (!cJSON_IsString(v))
+                return os_error("config: key '%s' must be a string", f->name);
+            snprintf(p, f->size, "%s", v->valuestring);
+        } else {
+            if (!cJSON_IsNumber(v))
+                return os_error("config: key '%s' must be a number", f->name);
+            if (f->type == T_FLOAT)
+                *(float *)p = (float)v->valuedouble;
+            else
+                *(int *)p = v->valueint;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,225 @@
+/* oneshot/runfiles.c — config.json, metrics.jsonl, arch.json of a run. */
+#include "oneshot/runfiles.h"
+#include "tensor/error.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int mkdirs(const char *path)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return os_error("%s: cannot create directory: %s", tmp, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(tmp, 0755) && errno != EEXIST)
+        return os_error("%s: cannot create directory: %s", tmp, strerror(errno));
+    return 0;
+}
+
+int os_run_dir(const os_config *c, char *dir, size_t n)
+{
+    if (c->resume[0]) {
+        snprintf(dir, n, "%s", c->resume);
+        struct stat sb;
+        if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
+            return os_error("--resume %s: no such run directory", dir);
+        return 0;
+    }
+    if (c->out[0]) {
+        snprintf(dir, n, "%s", c->out);
+    } else {
+        char ts[32];
+        time_t t = time(NULL);
+        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&t));
+        snprintf(dir, n, "runs/%s-%s-%s", c->cmd == OS_CMD_TRAIN ? "search" : "retrain", c->space, ts);
+    }
+    return mkdirs(dir);
+}
+
+int os_write_file_atomic(const char *path, const char *text)
+{
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return os_error("%s: cannot write: %s", tmp, strerror(errno));
+    size_t len = strlen(text), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return os_error("%s: write failed: %s", tmp, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) || close(fd)) {
+        int e = errno;
+        unlink(tmp);
+        return os_error("%s: fsync failed: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return os_error("%s: rename failed: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static int write_json(const char *path, cJSON *j)
+{
+    char *txt = cJSON_Print(j);
+    size_t n = strlen(txt);
+    char *t2 = malloc(n + 2);
+    memcpy(t2, txt, n);
+    t2[n] = '\n';
+    t2[n + 1] = 0;
+    int rc = os_write_file_atomic(path, t2);
+    free(txt);
+    free(t2);
+    return rc;
+}
+
+int os_write_config(const os_config *c, const char *dir, long n_weights, long n_arch, const os_run_data *d)
+{
+    cJSON *j = os_config_to_json(c);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "weights", (double)n_weights);
+    cJSON_AddNumberToObject(p, "arch", (double)n_arch);
+    cJSON_AddItemToObject(j, "params", p);
+    cJSON *in = cJSON_CreateObject();
+    cJSON_AddStringToObject(in, "source", d->train.source);
+    cJSON_AddStringToObject(in, "format", d->train.format);
+    cJSON_AddNumberToObject(in, "channels", d->train.c);
+    cJSON_AddNumberToObject(in, "height", d->train.h);
+    cJSON_AddNumberToObject(in, "width", d->train.w);
+    cJSON_AddNumberToObject(in, "classes", d->train.num_classes);
+    cJSON_AddNumberToObject(in, "train_images", d->n_w);
+    cJSON_AddNumberToObject(in, "arch_images", d->n_a);
+    cJSON_AddNumberToObject(in, "test_images", d->test.n);
+    cJSON_AddItemToObject(j, "data", in);
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = write_json(path, j);
+    cJSON_Delete(j);
+    return rc;
+}
+
+int os_write_arch_copy(const os_config *c, const char *dir, char *path, size_t n)
+{
+    snprintf(path, n, "%s/arch.json", dir);
+    if (c->resume[0])
+        return 0; /* the run already has its architecture */
+    cJSON *j = NULL;
+    if (c->arch[0] == '|') {
+        j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "space", "nb201");
+        cJSON_AddStringToObject(j, "arch_str", c->arch);
+    } else if (!strcmp(c->arch, "darts-v1") || !strcmp(c->arch, "darts-v2")) {
+        j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "space", "cifar_cell");
+        cJSON_AddStringToObject(j, "name", c->arch);
+        os_genotype g;
+        if (os_genotype_load(c->arch, &g)) {
+            cJSON_Delete(j);
+            return -1;
+        }
+        cJSON_AddItemToObject(j, "arch", os_genotype_to_nni(&g));
+        char text[1024];
+        os_genotype_str(&g, text, sizeof text);
+        cJSON_AddStringToObject(j, "genotype", text);
+    } else {
+        FILE *f = fopen(c->arch, "rb");
+        if (!f)
+            return os_error("--arch %s: cannot open (give a file, darts-v1, darts-v2 or an nb201 string)", c->arch);
+        char *buf = malloc(1 << 20);
+        size_t got = fread(buf, 1, (1 << 20) - 1, f);
+        fclose(f);
+        buf[got] = 0;
+        j = cJSON_Parse(buf);
+        free(buf);
+        if (!j)
+            return os_error("--arch %s: malformed JSON", c->arch);
+    }
+    int rc = write_json(path, j);
+    cJSON_Delete(j);
+    return rc;
+}
+
+int os_append_metrics(const char *dir, const os_epoch_record *r, const os_net *net)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "epoch", r->epoch);
+    cJSON_AddNumberToObject(j, "train_loss", r->train_loss);
+    cJSON_AddNumberToObject(j, "train_acc", r->train_acc);
+    cJSON_AddNumberToObject(j, "val_loss", r->val_loss);
+    cJSON_AddNumberToObject(j, "val_acc", r->val_acc);
+    cJSON_AddNumberToObject(j, "lr", r->lr);
+    cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    cJSON_AddNumberToObject(j, "images_per_sec", r->images_per_sec);
+    cJSON_AddNumberToObject(j, "arena_high_water_bytes", (double)r->arena_bytes);
+    if (r->tau > 0)
+        cJSON_AddNumberToObject(j, "tau", r->tau);
+    if (net && net->n_choices) {
+        cJSON *a = cJSON_CreateObject();
+        for (int i = 0; i < net->n_choices; i++) {
+            float p[OS_MAX_CANDIDATES];
+            os_choice_probs(&net->choices[i], p);
+            cJSON *arr = cJSON_CreateArray();
+            for (int k = 0; k < net->choices[i].n; k++)
+                cJSON_AddItemToArray(arr, cJSON_CreateNumber(((int)(p[k] * 1e6 + 0.5)) / 1e6));
+            cJSON_AddItemToObject(a, net->choices[i].label, arr);
+        }
+        cJSON_AddItemToObject(j, "alpha_probs", a);
+    }
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    char path[700];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    int rc = 0;
+    if (!f || fprintf(f, "%s\n", txt) < 0 || fflush(f) || fsync(fileno(f)))
+        rc = os_error("%s: cannot append: %s", path, strerror(errno));
+    if (f)
+        fclose(f);
+    free(txt);
+    return rc;
+}
+
+int os_export_run_arch(const os_space *space, const os_net *net, int max_skip, const char *dir, int verbose)
+{
+    char *txt = NULL;
+    if (space->export_arch(net, max_skip, &txt))
+        return -1;
+    char path[700];
+    snprintf(path, sizeof path, "%s/arch.json", dir);
+    size_t n = strlen(txt);
+    char *t2 = malloc(n + 2);
+    memcpy(t2, txt, n);
+    memcpy(t2 + n, "\n", 2);
+    int rc = os_write_file_atomic(path, t2);
+    if (!rc && verbose) {
+        cJSON *j = cJSON_Parse(txt);
+        const cJSON *g = cJSON_GetObjectItem(j, "genotype");
+        const cJSON *s = cJSON_GetObjectItem(j, "arch_str");
+        printf("architecture found (%s):\n  %s\n", path,
+               cJSON_IsString(g) ? g->valuestring : cJSON_IsString(s) ? s->valuestring : "?");
+        cJSON_Delete(j);
+    }
+    free(t2);
+    free(txt);
+    return rc;
+}

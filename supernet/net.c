@@ -1,0 +1,257 @@
+/* supernet/net.c — the network object: parameters, BN modules, choices, mixing. */
+#include "supernet/supernet.h"
+#include "ops/ops.h"
+#include "tensor/arena.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void os_net_init(os_net *net, const char *space, int in_c, int in_h, int in_w, int classes)
+{
+    memset(net, 0, sizeof *net);
+    snprintf(net->space, sizeof net->space, "%s", space);
+    net->in_c = in_c;
+    net->in_h = in_h;
+    net->in_w = in_w;
+    net->num_classes = classes;
+}
+
+void os_net_free(os_net *net)
+{
+    if (net->free_impl)
+        net->free_impl(net);
+    os_params_free_all(&net->weights);
+    os_params_free_all(&net->arch);
+    os_params_free_all(&net->buffers);
+    free(net->choices);
+    free(net->mix);
+    memset(net, 0, sizeof *net);
+}
+
+/* PyTorch's default init for conv and linear weights: kaiming_uniform(a=sqrt(5)),
+ * i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+os_tensor *os_net_weight(os_net *net, os_rng *r, const char *name, int ndim, const int *shape, long fan_in)
+{
+    os_tensor *t = os_param_new(name, ndim, shape);
+    long n = os_numel(t);
+    float b = 1.0f / sqrtf((float)fan_in);
+    float *h = malloc(sizeof(float) * (size_t)n);
+    for (long i = 0; i < n; i++)
+        h[i] = (2.0f * os_rng_uniform(r) - 1.0f) * b;
+    os_tensor_from_host(t, h);
+    free(h);
+    os_params_add(&net->weights, t);
+    return t;
+}
+
+os_tensor *os_net_bias(os_net *net, os_rng *r, const char *name, int n, long fan_in)
+{
+    return os_net_weight(net, r, name, 1, &n, fan_in);
+}
+
+static os_tensor *buffer(os_net *net, const char *name, int C, float v)
+{
+    os_tensor *t = os_tensor_new_persistent(os_default_device(), 1, &C);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    os_tensor_fill(t, v);
+    /* buffers are kept in a params-like list for checkpoints; mark as param
+     * for the list's check but never as requiring grad */
+    t->flags |= OS_PARAM;
+    os_params_add(&net->buffers, t);
+    return t;
+}
+
+void os_bn_init(os_net *net, os_bn *bn, const char *name, int C, int affine)
+{
+    char nm[64];
+    bn->C = C;
+    bn->affine = affine;
+    bn->gamma = bn->beta = NULL;
+    if (affine) {
+        snprintf(nm, sizeof nm, "%s.weight", name);
+        bn->gamma = os_param_new(nm, 1, &C);
+        os_tensor_fill(bn->gamma, 1.0f);
+        os_params_add(&net->weights, bn->gamma);
+        snprintf(nm, sizeof nm, "%s.bias", name);
+        bn->beta = os_param_new(nm, 1, &C);
+        os_params_add(&net->weights, bn->beta);
+    }
+    snprintf(nm, sizeof nm, "%s.running_mean", name);
+    bn->mean = buffer(net, nm, C, 0.0f);
+    snprintf(nm, sizeof nm, "%s.running_var", name);
+    bn->var = buffer(net, nm, C, 1.0f);
+}
+
+os_tensor *os_bn_forward(os_bn *bn, os_tensor *x, const os_forward_ctx *ctx)
+{
+    return os_batch_norm(x, bn->gamma, bn->beta, bn->mean, bn->var, ctx->training, 0.1f, 1e-5f);
+}
+
+/* ---- choices ---------------------------------------------------------------- */
+int os_net_find_choice(const os_net *net, const char *label)
+{
+    for (int i = 0; i < net->n_choices; i++)
+        if (!strcmp(net->choices[i].label, label))
+            return i;
+    return -1;
+}
+
+static int add_choice(os_net *net, os_rng *r, const char *label, os_choice_kind kind, int n)
+{
+    if (n < 1 || n > OS_MAX_CANDIDATES)
+        os_fatal("choice '%s': %d candidates (1..%d allowed)", label, n, OS_MAX_CANDIDATES);
+    net->choices = realloc(net->choices, sizeof *net->choices * (size_t)(net->n_choices + 1));
+    net->mix = realloc(net->mix, sizeof *net->mix * (size_t)(net->n_choices + 1));
+    if (!net->choices || !net->mix)
+        os_fatal("choice: out of memory");
+    os_choice *c = &net->choices[net->n_choices];
+    memset(c, 0, sizeof *c);
+    snprintf(c->label, sizeof c->label, "%s", label);
+    c->kind = kind;
+    c->n = n;
+    c->k = 1;
+    c->zero_index = -1;
+    c->alpha = os_param_new(label, 1, &n);
+    float h[OS_MAX_CANDIDATES];
+    for (int i = 0; i < n; i++)
+        h[i] = 1e-3f * os_rng_normal(r);
+    os_tensor_from_host(c->alpha, h);
+    os_params_add(&net->arch, c->alpha);
+    memset(&net->mix[net->n_choices], 0, sizeof(os_mix));
+    return net->n_choices++;
+}
+
+int os_net_layer_choice(os_net *net, os_rng *r, const char *label, int n, const char *const *names)
+{
+    int i = os_net_find_choice(net, label);
+    if (i >= 0) {
+        if (net->choices[i].n != n || net->choices[i].kind != OS_CHOICE_LAYER)
+            os_fatal("layer choice '%s': redefined with %d candidates (had %d)", label, n, net->choices[i].n);
+        return i;
+    }
+    i = add_choice(net, r, label, OS_CHOICE_LAYER, n);
+    for (int j = 0; j < n; j++) {
+        net->choices[i].names[j] = names[j];
+        if (!strcmp(names[j], "none"))
+            net->choices[i].zero_index = j;
+    }
+    return i;
+}
+
+int os_net_input_choice(os_net *net, os_rng *r, const char *label, int n, int k)
+{
+    int i = os_net_find_choice(net, label);
+    if (i >= 0) {
+        if (net->choices[i].n != n || net->choices[i].kind != OS_CHOICE_INPUT)
+            os_fatal("input choice '%s': redefined with %d inputs (had %d)", label, n, net->choices[i].n);
+        return i;
+    }
+    if (k < 1 || k > n)
+        os_fatal("input choice '%s': cannot keep %d of %d inputs", label, k, n);
+    i = add_choice(net, r, label, OS_CHOICE_INPUT, n);
+    net->choices[i].k = k;
+    net->choices[i].fixed_mask = (1u << k) - 1;
+    return i;
+}
+
+void os_choice_probs(const os_choice *c, float *p)
+{
+    float a[OS_MAX_CANDIDATES], m = -INFINITY, s = 0;
+    os_tensor_to_host(c->alpha, a);
+    for (int i = 0; i < c->n; i++)
+        m = a[i] > m ? a[i] : m;
+    for (int i = 0; i < c->n; i++)
+        s += (p[i] = expf(a[i] - m));
+    for (int i = 0; i < c->n; i++)
+        p[i] /= s;
+}
+
+static os_tensor *const_tensor(int n, const float *h)
+{
+    os_tensor *t = os_tensor_new(1, &n);
+    os_tensor_from_host(t, h);
+    return t;
+}
+
+void os_net_prepare_mix(os_net *net, const os_forward_ctx *ctx)
+{
+    for (int i = 0; i < net->n_choices; i++) {
+        os_choice *c = &net->choices[i];
+        os_mix *m = &net->mix[i];
+        m->w = NULL;
+        m->active = -1;
+        if (ctx->mode == OS_MIX_FIXED) {
+            m->active = c->fixed;
+            continue;
+        }
+        if (ctx->mode == OS_MIX_SOFTMAX) {
+            m->w = os_softmax(c->alpha, 0);
+            continue;
+        }
+        /* Gumbel-softmax: softmax((alpha + g) / tau), g = -log(-log u) */
+        float g[OS_MAX_CANDIDATES], inv[OS_MAX_CANDIDATES];
+        for (int j = 0; j < c->n; j++) {
+            float u = os_rng_uniform(ctx->rng);
+            u = u < 1e-10f ? 1e-10f : u;
+            g[j] = -logf(-logf(u) + 1e-20f);
+            inv[j] = 1.0f / ctx->tau;
+        }
+        os_tensor *soft = os_softmax(os_mul(os_add(c->alpha, const_tensor(c->n, g)), const_tensor(c->n, inv)), 0);
+        if (ctx->mode == OS_MIX_GUMBEL) {
+            m->w = soft;
+            continue;
+        }
+        /* hard, straight-through: forward value one-hot, gradient of soft */
+        float s[OS_MAX_CANDIDATES], d[OS_MAX_CANDIDATES];
+        os_tensor_to_host(soft, s);
+        int best = 0;
+        for (int j = 1; j < c->n; j++)
+            if (s[j] > s[best])
+                best = j;
+        for (int j = 0; j < c->n; j++)
+            d[j] = (j == best ? 1.0f : 0.0f) - s[j];
+        m->w = os_add(soft, const_tensor(c->n, d));
+        m->active = best;
+    }
+}
+
+os_tensor *os_layer_choice_forward(os_net *net, int choice, os_candidate_fn run, void *self,
+                                   os_tensor *x, const os_forward_ctx *ctx)
+{
+    os_choice *c = &net->choices[choice];
+    os_mix *m = &net->mix[choice];
+    if (m->active >= 0) {
+        os_tensor *y = run(self, m->active, x, ctx);
+        return m->w ? os_scale_by(y, os_select(m->w, m->active)) : y;
+    }
+    if (!m->w)
+        os_fatal("layer choice '%s': mixing weights not prepared (call os_net_prepare_mix)", c->label);
+    os_tensor *outs[OS_MAX_CANDIDATES];
+    for (int i = 0; i < c->n; i++)
+        outs[i] = (i == c->zero_index) ? NULL : run(self, i, x, ctx);
+    return os_weighted_sum(c->n, outs, m->w);
+}
+
+os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *const *xs,
+                                   const os_forward_ctx *ctx)
+{
+    os_choice *c = &net->choices[choice];
+    os_mix *m = &net->mix[choice];
+    if (n != c->n)
+        os_fatal("input choice '%s': given %d inputs, defined with %d", c->label, n, c->n);
+    if (ctx->mode == OS_MIX_FIXED) {
+        os_tensor *sel[OS_MAX_CANDIDATES];
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (c->fixed_mask & (1u << i))
+                sel[k++] = xs[i];
+        if (k == 0)
+            os_fatal("input choice '%s': no input chosen", c->label);
+        return k == 1 ? sel[0] : os_sum_n(k, sel);
+    }
+    if (m->active >= 0)
+        return os_scale_by(xs[m->active], os_select(m->w, m->active));
+    return os_weighted_sum(n, (os_tensor *const *)xs, m->w);
+}
