@@ -57,6 +57,10 @@ typedef struct os_strategy {
 } os_strategy;
 
 const os_strategy *os_strategy_find(const char *name);
+/* DARTS: leave d L_val / d alpha (first order) or the second-order
+ * approximation (REFERENCE.md §2; xi = the weight optimizer's lr, momentum and
+ * weight decay from s->cfg) in the alphas' grads. Weights are unchanged. */
+void os_darts_arch_grad(os_search_state *s, const os_batch *train, const os_batch *val, int second_order);
 int os_strategy_count(void);
 const os_strategy *os_strategy_at(int i);
 

@@ -28,15 +28,20 @@ static float loss_grad(os_search_state *s, const os_batch *b, const os_forward_c
 }
 
 /* ---- DARTS first order ---------------------------------------------------------- */
-static void first_order(os_search_state *s, const os_batch *train, const os_batch *val)
+static void first_order_grad(os_search_state *s, const os_batch *val)
 {
-    (void)train;
     os_net *net = s->net;
     os_forward_ctx ctx = ctx_of(s);
     os_params_set_requires_grad(&net->weights, false); /* no weight gradients needed */
     os_params_zero_grad(&net->arch);
     loss_grad(s, val, &ctx);
     os_params_set_requires_grad(&net->weights, true);
+}
+
+static void first_order(os_search_state *s, const os_batch *train, const os_batch *val)
+{
+    (void)train;
+    first_order_grad(s, val);
     os_optim_step(s->aopt);
 }
 
@@ -62,7 +67,7 @@ static void ensure_buffers(os_search_state *s)
         s->alpha_acc[i] = os_tensor_new_persistent(A->t[i]->device, A->t[i]->ndim, A->t[i]->shape);
 }
 
-static void unrolled(os_search_state *s, const os_batch *train, const os_batch *val)
+static void unrolled_grad(os_search_state *s, const os_batch *train, const os_batch *val)
 {
     os_net *net = s->net;
     const os_params *W = &net->weights, *A = &net->arch;
@@ -124,15 +129,20 @@ static void unrolled(os_search_state *s, const os_batch *train, const os_batch *
         os_tensor_copy(W->t[i], s->backup.t[i]);
     for (int i = 0; i < A->n; i++)
         os_tensor_copy(A->t[i]->grad, s->alpha_acc[i]);
-    os_optim_step(s->aopt);
+}
+
+void os_darts_arch_grad(os_search_state *s, const os_batch *train, const os_batch *val, int second_order)
+{
+    if (second_order)
+        unrolled_grad(s, train, val);
+    else
+        first_order_grad(s, val);
 }
 
 static void darts_arch_step(os_search_state *s, const os_batch *train, const os_batch *val)
 {
-    if (s->cfg->unrolled)
-        unrolled(s, train, val);
-    else
-        first_order(s, train, val);
+    os_darts_arch_grad(s, train, val, s->cfg->unrolled);
+    os_optim_step(s->aopt);
 }
 
 static void darts_epoch(os_search_state *s, int epoch, int epochs) { (void)s, (void)epoch, (void)epochs; }
