@@ -352,7 +352,7 @@ Test(eltwise, zero_shape_and_no_tape)
     cr_expect(z2->shape[0] == 2 && z2->shape[1] == 3 && z2->shape[2] == 3 && z2->shape[3] == 4, "s=2 %s",
               os_shape_str(z2));
     cr_expect(z3->shape[2] == 2 && z3->shape[3] == 3, "s=3 %s", os_shape_str(z3));
-    float zeros[105] = {0};
+    float zeros[210] = {0};
     ot_expect_tensor(z1, zeros, 0, 0, "zero s=1");
     ot_expect_tensor(z2, zeros, 0, 0, "zero s=2");
     os_tensor_free(x);
