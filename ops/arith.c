@@ -139,21 +139,34 @@ static void weighted_sum_backward(os_node *n)
 
 os_tensor *os_weighted_sum(int n, os_tensor *const *x, os_tensor *w)
 {
-    check_list("weighted_sum", n, x);
+    /* NULL entries stand for zero tensors (the `none` candidate of a mixed
+     * op): skipped in the sum, their weight's gradient is 0 */
+    if (n < 1 || !x)
+        os_fatal("weighted_sum: n = %d, need at least one input", n);
+    int first = -1;
+    for (int i = 0; i < n; i++)
+        if (x[i] && first < 0)
+            first = i;
+    if (first < 0)
+        os_fatal("weighted_sum: all %d inputs are NULL (zero)", n);
+    for (int i = 0; i < n; i++)
+        if (x[i] && !os_same_shape(x[i], x[first]))
+            os_fatal("weighted_sum: x[%d] %s does not match x[%d] %s", i, os_shape_str(x[i]), first,
+                     os_shape_str(x[first]));
     if (!w)
-        os_fatal("weighted_sum: w is NULL (n = %d, x %s)", n, os_shape_str(x[0]));
+        os_fatal("weighted_sum: w is NULL (n = %d, x %s)", n, os_shape_str(x[first]));
     if (os_numel(w) != n)
         os_fatal("weighted_sum: w %s has %ld elements, expected n = %d (x %s)",
-                 os_shape_str(w), os_numel(w), n, os_shape_str(x[0]));
+                 os_shape_str(w), os_numel(w), n, os_shape_str(x[first]));
     os_tensor **xc = os_step_alloc(sizeof(os_tensor *) * (size_t)n);
     os_tensor **in = os_step_alloc(sizeof(os_tensor *) * (size_t)(n + 1));
     for (int i = 0; i < n; i++) {
-        xc[i] = os_op_contig(x[i]);
+        xc[i] = x[i] ? os_op_contig(x[i]) : NULL;
         in[i] = x[i];
     }
     in[n] = w;
     os_wsum_params p = {.n = n, .x = xc};
-    os_tensor *y = os_tensor_like(x[0]);
+    os_tensor *y = os_tensor_like(x[first]);
     os_tape_record("weighted_sum", weighted_sum_backward, y, n + 1, in, &p, sizeof p);
     OS_RUN(WSUM, &p, y, w);
     return y;

@@ -196,7 +196,7 @@ Test(eltwise, scale_by_forward_and_gradcheck)
 }
 
 /* ---- weighted_sum -------------------------------------------------------------------- */
-typedef struct { int n, e, mode; } wsum_ctx; /* mode 0: w = in[n]; 1: w = softmax(alpha)[e]; 2: x_1 = zero */
+typedef struct { int n, e, mode; } wsum_ctx; /* mode 0: w = in[n]; 1: w = softmax(alpha)[e]; 2: x_1 = zero; 3: x_0 = NULL (zero) */
 static os_tensor *gc_wsum(os_tensor *const *in, void *ctx)
 {
     const wsum_ctx *c = ctx;
@@ -205,7 +205,9 @@ static os_tensor *gc_wsum(os_tensor *const *in, void *ctx)
         x[i] = in[i];
     if (c->mode == 2)
         x[1] = os_zero(in[0], 1);
-    os_tensor *w = c->mode == 0 ? in[c->n] : os_select(os_softmax(in[c->n], -1), c->e);
+    if (c->mode == 3)
+        x[0] = NULL;
+    os_tensor *w = c->mode == 0 || c->mode == 3 ? in[c->n] : os_select(os_softmax(in[c->n], -1), c->e);
     return os_weighted_sum(c->n, x, w);
 }
 
@@ -241,14 +243,14 @@ Test(eltwise, weighted_sum_gradcheck)
     os_rng r;
     os_rng_seed(&r, 42);
     for (int s = 0; s < N_SHAPES; s++)
-        for (int mode = 0; mode < 3; mode++) {
+        for (int mode = 0; mode < 4; mode++) {
             if (mode == 2 && shape_ndim[s] != 4)
                 continue; /* os_zero takes [N,C,H,W] */
             wsum_ctx c = {.n = 3 + s % 2, .e = 1, .mode = mode};
             os_tensor *in[6];
             for (int i = 0; i < c.n; i++)
                 in[i] = tu_param(&r, shape_ndim[s], shapes[s], -2, 2, 0);
-            in[c.n] = mode == 0 ? tu_param(&r, 1, (int[]){c.n}, -1, 1, 0)
+            in[c.n] = mode == 0 || mode == 3 ? tu_param(&r, 1, (int[]){c.n}, -1, 1, 0)
                                 : tu_param(&r, 2, (int[]){3, c.n}, -1, 1, 0);
             OT_GRADCHECK(gc_wsum, &c, c.n + 1, in);
             for (int i = 0; i <= c.n; i++)

@@ -138,11 +138,16 @@ void os_cpu_wsum(const os_kargs *a)
     for (long b = 0; b < nb; b++) {
         long j0 = b * 4096, j1 = j0 + 4096 < len ? j0 + 4096 : len;
         float *restrict yb = y;
-        const float *restrict x0 = p->x[0]->data;
-        const float w0 = *os_cpu_elem(a->t[1], 0);
+        int i0 = 0;
+        while (!p->x[i0]) /* NULL = a zero input; the op ensures one is not */
+            i0++;
+        const float *restrict x0 = p->x[i0]->data;
+        const float w0 = *os_cpu_elem(a->t[1], i0);
         for (long j = j0; j < j1; j++)
             yb[j] = w0 * x0[j];
-        for (int i = 1; i < p->n; i++) {
+        for (int i = i0 + 1; i < p->n; i++) {
+            if (!p->x[i])
+                continue;
             const float *restrict xi = p->x[i]->data;
             const float wi = *os_cpu_elem(a->t[1], i);
             for (long j = j0; j < j1; j++)
@@ -151,7 +156,7 @@ void os_cpu_wsum(const os_kargs *a)
     }
 }
 
-/* dx_i [S] += w[i] * dy [S] (dx_i NULL: skipped); dw[i] += sum(dy * x_i [S]).
+/* dx_i [S] += w[i] * dy [S] (dx_i NULL: skipped); dw[i] += sum(dy * x_i [S]) (x_i NULL: 0).
  * t0 = dy, t1 = w (n, any stride), t2 = dw (n, any stride) or NULL.
  * One pass over dy in blocks; dw partials per block, added in block order. */
 void os_cpu_wsum_bwd(const os_kargs *a)
@@ -175,7 +180,7 @@ void os_cpu_wsum_bwd(const os_kargs *a)
                     d[j] += wi * g[j];
             }
             if (part)
-                part[b * n + i] = os_cpu_dot(g, p->x[i]->data + j0, bl);
+                part[b * n + i] = p->x[i] ? os_cpu_dot(g, p->x[i]->data + j0, bl) : 0.0;
         }
     }
     if (!part)
