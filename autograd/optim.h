@@ -76,7 +76,8 @@ os_tensor *os_optim_state_find(const os_optim *o, const char *name); /* NULL if 
 /* ---- helpers ----------------------------------------------------------------- */
 /* torch.nn.utils.clip_grad_norm_: the L2 norm of all the group's gradients
  * together; when max_norm / (norm + 1e-6) < 1 every gradient is scaled by it.
- * Returns the norm before clipping. */
+ * Returns the norm before clipping (a non-finite norm leaves the gradients
+ * as they are). Uses a 1-element step tensor per parameter for the sums. */
 float os_clip_grad_norm(const os_params *group, float max_norm);
 
 /* CosineAnnealingLR in closed form:
