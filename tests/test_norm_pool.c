@@ -423,26 +423,32 @@ Test(norm_pool, pool_wide_input_vs_naive)
 }
 
 /* ties go to the first maximum (row-major in the window); -inf windows to the
- * first valid cell; padding never receives gradient */
+ * first valid cell; padding never receives gradient. A small plane (fast
+ * path) and a wide one (direct loops). */
 Test(norm_pool, max_pool_ties_and_neg_inf)
 {
-    int shape[4] = {1, 1, 4, 5};
-    pool_cfg g = {3, 1, 1};
-    for (int kind = 0; kind < 2; kind++) {
-        os_tensor *x = os_param_new("x", 4, shape);
-        for (long i = 0; i < os_numel(x); i++)
-            x->data[i] = kind ? -INFINITY : (i % 3 == 0 ? 1.0f : 2.0f);
-        os_tensor *y = os_max_pool2d(x, g.k, g.s, g.p);
-        os_tensor *seed = os_tensor_like(y);
-        for (long i = 0; i < os_numel(y); i++)
-            seed->data[i] = 1.0f + (float)i;
-        float dx[20] = {0};
-        ref_pool_bwd(x->data, seed->data, 1, 1, 4, 5, g, 1, dx);
-        os_backward_seeded(y, seed);
-        expect_close(x->grad->data, dx, 20, 0, kind ? "-inf windows" : "ties");
-        os_tensor_free(x);
-        os_step_reset();
-    }
+    int shapes[2][4] = {{1, 1, 4, 5}, {1, 1, 3, 1100}};
+    pool_cfg cfgs[2] = {{3, 1, 1}, {3, 2, 1}};
+    for (int sh = 0; sh < 2; sh++)
+        for (int kind = 0; kind < 2; kind++)
+            for (int ci = 0; ci < 2; ci++) {
+                pool_cfg g = cfgs[ci];
+                int H = shapes[sh][2], W = shapes[sh][3];
+                os_tensor *x = os_param_new("x", 4, shapes[sh]);
+                for (long i = 0; i < os_numel(x); i++)
+                    x->data[i] = kind ? -INFINITY : (i % 3 == 0 ? 1.0f : 2.0f);
+                os_tensor *y = os_max_pool2d(x, g.k, g.s, g.p);
+                os_tensor *seed = os_tensor_like(y);
+                for (long i = 0; i < os_numel(y); i++)
+                    seed->data[i] = 1.0f + (float)i;
+                float *dx = calloc((size_t)os_numel(x), sizeof(float));
+                ref_pool_bwd(x->data, seed->data, 1, 1, H, W, g, 1, dx);
+                os_backward_seeded(y, seed);
+                expect_close(x->grad->data, dx, os_numel(x), 0, kind ? "-inf windows" : "ties");
+                free(dx);
+                os_tensor_free(x);
+                os_step_reset();
+            }
 }
 
 Test(norm_pool, gap_forward_backward)
