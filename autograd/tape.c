@@ -7,6 +7,8 @@
 static os_node *tape_head;
 static size_t tape_len;
 static bool grad_on = true;
+struct pool_class;
+static struct pool_class *pool; /* activation-gradient pool, see os_grad_acc */
 
 bool os_grad_enabled(void) { return grad_on; }
 
@@ -53,17 +55,76 @@ void os_tape_clear(void)
 {
     tape_head = NULL;
     tape_len = 0;
+    pool = NULL; /* its memory goes with the step arena */
 }
 
 size_t os_tape_length(void) { return tape_len; }
+
+/* ---- activation-gradient pool -------------------------------------------------
+ * An activation's gradient is needed only until its producing node's backward
+ * has run (the tape runs newest first, so every consumer has added into it by
+ * then). Its buffer then goes back to a free list keyed by size, and the next
+ * gradient of that size reuses it: the step arena holds the live set of
+ * gradients, not all of them. The lists live in the step arena and are
+ * dropped with it. */
+typedef struct pool_buf {
+    float *data;
+    struct pool_buf *next;
+} pool_buf;
+typedef struct pool_class {
+    size_t bytes;
+    os_device dev;
+    pool_buf *free;
+    struct pool_class *next;
+} pool_class;
+
+static pool_class *pool_find(size_t bytes, os_device dev)
+{
+    for (pool_class *c = pool; c; c = c->next)
+        if (c->bytes == bytes && c->dev == dev)
+            return c;
+    pool_class *c = os_step_alloc(sizeof *c);
+    c->bytes = bytes;
+    c->dev = dev;
+    c->free = NULL;
+    c->next = pool;
+    pool = c;
+    return c;
+}
+
+static void pool_release(os_tensor *g)
+{
+    pool_class *c = pool_find((size_t)os_numel(g) * sizeof(float), g->device);
+    pool_buf *b = os_step_alloc(sizeof *b);
+    b->data = g->data;
+    b->next = c->free;
+    c->free = b;
+}
 
 os_tensor *os_grad_acc(os_tensor *t)
 {
     if (!t || !(t->flags & OS_REQUIRES_GRAD))
         return NULL;
     if (!t->grad) {
-        /* activations (and views of them) get a zeroed contiguous step buffer */
-        os_tensor *g = os_tensor_like(t);
+        /* activations (and views of them) get a zeroed contiguous buffer */
+        os_tensor *g = os_step_alloc(sizeof *g);
+        *g = (os_tensor){0};
+        g->ndim = t->ndim;
+        long s = 1;
+        for (int i = OS_MAX_DIMS - 1; i >= 0; i--) {
+            g->shape[i] = t->shape[i];
+            g->stride[i] = i < t->ndim ? s : 0;
+            s *= i < t->ndim ? t->shape[i] : 1;
+        }
+        g->device = t->device;
+        size_t bytes = (size_t)os_numel(g) * sizeof(float);
+        pool_class *c = pool_find(bytes, g->device);
+        if (c->free) {
+            g->data = c->free->data;
+            c->free = c->free->next;
+        } else {
+            g->data = os_step_alloc_data(g->device, bytes);
+        }
         os_tensor_fill(g, 0.0f);
         t->grad = g;
     }
@@ -73,9 +134,16 @@ os_tensor *os_grad_acc(os_tensor *t)
 static void run_backward(void)
 {
     bool old = os_set_grad_enabled(false);
-    for (os_node *n = tape_head; n; n = n->prev)
-        if (n->out->grad)
-            n->backward(n);
+    for (os_node *n = tape_head; n; n = n->prev) {
+        os_tensor *out = n->out;
+        if (!out->grad)
+            continue;
+        n->backward(n);
+        if (!(out->flags & OS_PERSISTENT)) {
+            pool_release(out->grad);
+            out->grad = NULL;
+        }
+    }
     os_set_grad_enabled(old);
     os_tape_clear();
 }

@@ -90,6 +90,8 @@ os_tensor *os_matmul(os_tensor *a, os_tensor *b);                   /* [M,K] x [
 os_tensor *os_linear(os_tensor *x, os_tensor *w, os_tensor *bias);  /* x [N,F], w [O,F] */
 os_tensor *os_flatten(os_tensor *x);                                /* [N,...] -> [N,F] */
 os_tensor *os_reshape(os_tensor *x, int ndim, const int *shape);    /* keeps the tape */
+/* x[:, :, dh:, dw:] as a view (gradient flows back; FactorizedReduce's shift) */
+os_tensor *os_offset_hw(os_tensor *x, int dh, int dw);
 /* select element/row i of dim 0 as a view (gradient flows back) */
 os_tensor *os_select(os_tensor *x, int i);
 

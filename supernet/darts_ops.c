@@ -63,7 +63,7 @@ os_tensor *os_fr_forward(os_fact_reduce *m, os_tensor *x, os_tensor *x_relu, con
     os_tensor *xr = x_relu ? x_relu : os_relu(x);
     os_tensor *parts[2] = {
         os_conv2d(xr, m->w1, NULL, 2, 0, 1, 1),
-        os_conv2d(os_view_offset_hw(xr, 1, 1), m->w2, NULL, 2, 0, 1, 1),
+        os_conv2d(os_offset_hw(xr, 1, 1), m->w2, NULL, 2, 0, 1, 1),
     };
     /* odd sizes: the shifted branch is one pixel smaller; PyTorch's DARTS
      * code has the same constraint (even H and W) */
