@@ -20,6 +20,8 @@ typedef enum { OS_RELU, OS_RELU6, OS_SIGMOID, OS_TANH } os_unary_kind;
 typedef struct { os_unary_kind kind; } os_unary_params;
 
 typedef struct { int n; os_tensor *const *x; } os_wsum_params;
+/* backward of the weighted sum: x_i (read for dw) and dx_i (+=, NULL = skip) */
+typedef struct { int n; os_tensor *const *x; os_tensor *const *dx; } os_wsum_bwd_params;
 
 typedef struct {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;

@@ -49,7 +49,7 @@ static inline void tu_fatal_handler(const char *msg)
     do {                                                                             \
         tu_fatal_msg[0] = 0;                                                         \
         os_fatal_handler old_ = os_set_fatal_handler(tu_fatal_handler);              \
-        int fired_ = 0;                                                              \
+        volatile int fired_ = 0;                                                     \
         if (setjmp(tu_fatal_jmp) == 0) {                                             \
             stmt;                                                                    \
         } else {                                                                     \

@@ -1,0 +1,92 @@
+/* bench/bench_search_step.c — one DARTS search step, the same work as
+ * ../shared/bench/torch_darts_step.py: a first-order architecture step on a
+ * validation batch, then a weight step on a training batch with grad-norm
+ * clip 5. Random data; prints seconds per step, images/s and peak RSS.
+ *
+ *   build/bench/bench_search_step [--batch 64] [--cells 8] [--C 16] [--size 32]
+ *                                 [--cin 3] [--steps 3] [--warmup 1] [--threads 0]
+ * With no flags under `make bench` it runs a small configuration; pass the
+ * paper's (the defaults above) through scripts/bench_vs_torch.sh. */
+#include "oneshot/run.h"
+#include "supernet/spaces/spaces.h"
+#include "tensor/arena.h"
+#include "tensor/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+    int batch = 16, cells = 5, C = 8, size = 16, cin = 3, steps = 2, warmup = 1, threads = 0, unrolled = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        int v = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--batch")) batch = v;
+        else if (!strcmp(argv[i], "--cells")) cells = v;
+        else if (!strcmp(argv[i], "--C")) C = v;
+        else if (!strcmp(argv[i], "--size")) size = v;
+        else if (!strcmp(argv[i], "--cin")) cin = v;
+        else if (!strcmp(argv[i], "--steps")) steps = v;
+        else if (!strcmp(argv[i], "--warmup")) warmup = v;
+        else if (!strcmp(argv[i], "--threads")) threads = v;
+        else if (!strcmp(argv[i], "--unrolled")) unrolled = v;
+        else { fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
+    }
+    os_set_threads(threads);
+    os_net net;
+    os_space_opts so = {.cells = cells, .channels = C, .in_c = cin, .in_h = size, .in_w = size, .num_classes = 10, .seed = 1};
+    if (os_space_cifar_cell.build(&net, &so)) {
+        fprintf(stderr, "%s\n", os_last_error());
+        return 1;
+    }
+    os_config cfg;
+    os_config_defaults(&cfg, OS_CMD_TRAIN);
+    cfg.unrolled = unrolled;
+    os_optim *wopt = os_optim_sgd(&net.weights, &(os_sgd_config){.lr = 0.025f, .momentum = 0.9f, .weight_decay = 3e-4f});
+    os_optim *aopt = os_optim_adam(&net.arch, &(os_adam_config){.lr = 3e-4f, .beta1 = 0.5f, .beta2 = 0.999f,
+                                                               .eps = 1e-8f, .weight_decay = 1e-3f});
+    os_search_state st = {.net = &net, .wopt = wopt, .aopt = aopt, .cfg = &cfg, .tau = 1};
+    os_rng r;
+    os_rng_seed(&r, 3);
+    size_t img = (size_t)cin * size * size;
+    float *x = malloc(sizeof(float) * img * batch * 2);
+    int32_t *y = malloc(sizeof(int32_t) * batch * 2);
+    for (size_t i = 0; i < img * batch * 2; i++)
+        x[i] = os_rng_normal(&r);
+    for (int i = 0; i < 2 * batch; i++)
+        y[i] = (int32_t)os_rng_below(&r, 10);
+    os_batch tb = {x, y, batch}, vb = {x + img * batch, y + batch, batch};
+    os_forward_ctx ctx = {.training = true, .mode = OS_MIX_SOFTMAX};
+    const os_strategy *darts = os_strategy_find("darts");
+    double t = 0;
+    float loss = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        if (s == warmup)
+            t = now();
+        darts->arch_step(&st, &tb, &vb);
+        loss = os_weight_step(&net, wopt, &tb, &ctx, 0, 0, 5.0f).loss;
+    }
+    double dt = (now() - t) / steps;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("oneshot threads=%d batch=%d cells=%d C=%d size=%d%s\n", os_threads(), batch, cells, C, size,
+           unrolled ? " unrolled" : "");
+    printf("sec_per_search_step %.4f  images_per_sec %.1f  loss %.4f  peak_rss_mb %.0f  arena_mb %.0f  weights %ld\n",
+           dt, batch / dt, loss, ru.ru_maxrss / 1024.0, os_step_high_water() / 1048576.0, os_params_numel(&net.weights));
+    os_optim_free(wopt);
+    os_optim_free(aopt);
+    os_net_free(&net);
+    os_step_shutdown();
+    free(x);
+    free(y);
+    return 0;
+}

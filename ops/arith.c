@@ -1,0 +1,253 @@
+/* ops/arith.c — sums, products, scalar and weighted scaling, channel concat,
+ * the zero op and dropout. Same-shape ops take inputs of any strides (views)
+ * and return contiguous outputs. */
+#include "ops/ops.h"
+#include "ops/op_util.h"
+#include "autograd/autograd.h"
+#include "tensor/arena.h"
+#include "tensor/backend.h"
+
+static const float one = 1.0f;
+
+static void check_same(const char *op, const char *an, const os_tensor *a, const char *bn, const os_tensor *b)
+{
+    if (!a || !b)
+        os_fatal("%s: NULL input (%s %s, %s %s)", op, an, os_shape_str(a), bn, os_shape_str(b));
+    if (!os_same_shape(a, b))
+        os_fatal("%s: shapes differ: %s %s, %s %s", op, an, os_shape_str(a), bn, os_shape_str(b));
+}
+
+/* Checks x_0..x_{n-1} are non-NULL and share x_0's shape. */
+static void check_list(const char *op, int n, os_tensor *const *x)
+{
+    if (n < 1 || !x)
+        os_fatal("%s: n = %d, need at least one input", op, n);
+    for (int i = 0; i < n; i++) {
+        if (!x[i])
+            os_fatal("%s: x[%d] is NULL (n = %d)", op, i, n);
+        if (!os_same_shape(x[i], x[0]))
+            os_fatal("%s: x[%d] %s does not match x[0] %s", op, i, os_shape_str(x[i]), os_shape_str(x[0]));
+    }
+}
+
+/* ---- add, sum_n: y = sum of inputs; dx_i += dy ------------------------------- */
+static void sum_backward(os_node *n)
+{
+    for (int i = 0; i < n->n_in; i++) {
+        os_tensor *g = os_grad_acc(n->in[i]);
+        if (g)
+            OS_RUN(AXPY, &one, g, n->out->grad);
+    }
+}
+
+os_tensor *os_add(os_tensor *a, os_tensor *b)
+{
+    check_same("add", "a", a, "b", b);
+    os_tensor *in[2] = {a, b};
+    os_tensor *y = os_tensor_like(a);
+    os_tape_record("add", sum_backward, y, 2, in, NULL, 0);
+    OS_RUN(ADD, NULL, y, os_op_contig(a), os_op_contig(b));
+    return y;
+}
+
+os_tensor *os_sum_n(int n, os_tensor *const *x)
+{
+    check_list("sum_n", n, x);
+    os_tensor *y = os_tensor_like(x[0]);
+    os_tape_record("sum_n", sum_backward, y, n, x, NULL, 0);
+    if (n == 1) {
+        OS_RUN(COPY, NULL, y, x[0]);
+        return y;
+    }
+    OS_RUN(ADD, NULL, y, os_op_contig(x[0]), os_op_contig(x[1]));
+    for (int i = 2; i < n; i++)
+        OS_RUN(AXPY, &one, y, x[i]);
+    return y;
+}
+
+/* ---- mul: y = a * b; da += dy * b, db += dy * a ------------------------------- */
+static void mul_backward(os_node *n)
+{
+    os_tensor *dy = n->out->grad, *ga = os_grad_acc(n->in[0]), *gb = os_grad_acc(n->in[1]);
+    if (ga)
+        OS_RUN(MUL_BWD, NULL, ga, NULL, dy, n->saved[1]);
+    if (gb)
+        OS_RUN(MUL_BWD, NULL, gb, NULL, dy, n->saved[0]);
+}
+
+os_tensor *os_mul(os_tensor *a, os_tensor *b)
+{
+    check_same("mul", "a", a, "b", b);
+    os_tensor *in[2] = {a, b};
+    os_tensor *ac = os_op_contig(a), *bc = os_op_contig(b);
+    os_tensor *y = os_tensor_like(a);
+    os_node *n = os_tape_record("mul", mul_backward, y, 2, in, NULL, 0);
+    if (n) {
+        n->saved[0] = ac;
+        n->saved[1] = bc;
+    }
+    OS_RUN(MUL, NULL, y, ac, bc);
+    return y;
+}
+
+/* ---- scale_by: y = s * x, s one element (any view); dx += s dy, ds += sum(dy x) */
+static void scale_by_backward(os_node *n)
+{
+    os_tensor *dy = n->out->grad, *xc = n->saved[0];
+    os_tensor *gx = os_grad_acc(n->in[0]), *gs = os_grad_acc(n->in[1]);
+    if (gx) {
+        os_wsum_bwd_params p = {.n = 1, .x = &xc, .dx = &gx};
+        OS_RUN(WSUM_BWD, &p, dy, n->in[1], NULL);
+    }
+    if (gs)
+        OS_RUN(DOT_ACC, NULL, gs, dy, xc);
+}
+
+os_tensor *os_scale_by(os_tensor *x, os_tensor *s)
+{
+    if (!x || !s)
+        os_fatal("scale_by: NULL input (x %s, s %s)", os_shape_str(x), os_shape_str(s));
+    if (os_numel(s) != 1)
+        os_fatal("scale_by: s %s must have 1 element (x %s)", os_shape_str(s), os_shape_str(x));
+    os_tensor *in[2] = {x, s};
+    os_tensor *xc = os_op_contig(x);
+    os_tensor *y = os_tensor_like(x);
+    os_node *n = os_tape_record("scale_by", scale_by_backward, y, 2, in, NULL, 0);
+    if (n)
+        n->saved[0] = xc;
+    OS_RUN(SCALE_BY, NULL, y, xc, s);
+    return y;
+}
+
+/* ---- weighted_sum: y = sum_i w[i] x_i (the DARTS mixed op) --------------------
+ * Inputs on the tape: x_0..x_{n-1}, w. Backward, one fused pass over dy:
+ * dx_i += w[i] dy, dw[i] += sum(dy x_i). */
+static void weighted_sum_backward(os_node *n)
+{
+    const os_wsum_params *p = n->params;
+    os_tensor *w = n->in[p->n];
+    os_tensor **dx = os_step_alloc(sizeof(os_tensor *) * (size_t)p->n);
+    int any = 0;
+    for (int i = 0; i < p->n; i++)
+        any |= (dx[i] = os_grad_acc(n->in[i])) != NULL;
+    os_tensor *dw = os_grad_acc(w);
+    if (!any && !dw)
+        return;
+    os_wsum_bwd_params b = {.n = p->n, .x = p->x, .dx = dx};
+    OS_RUN(WSUM_BWD, &b, n->out->grad, w, dw);
+}
+
+os_tensor *os_weighted_sum(int n, os_tensor *const *x, os_tensor *w)
+{
+    /* NULL entries stand for zero tensors (the `none` candidate of a mixed
+     * op): skipped in the sum, their weight's gradient is 0 */
+    if (n < 1 || !x)
+        os_fatal("weighted_sum: n = %d, need at least one input", n);
+    int first = -1;
+    for (int i = 0; i < n; i++)
+        if (x[i] && first < 0)
+            first = i;
+    if (first < 0)
+        os_fatal("weighted_sum: all %d inputs are NULL (zero)", n);
+    for (int i = 0; i < n; i++)
+        if (x[i] && !os_same_shape(x[i], x[first]))
+            os_fatal("weighted_sum: x[%d] %s does not match x[%d] %s", i, os_shape_str(x[i]), first,
+                     os_shape_str(x[first]));
+    if (!w)
+        os_fatal("weighted_sum: w is NULL (n = %d, x %s)", n, os_shape_str(x[first]));
+    if (os_numel(w) != n)
+        os_fatal("weighted_sum: w %s has %ld elements, expected n = %d (x %s)",
+                 os_shape_str(w), os_numel(w), n, os_shape_str(x[first]));
+    os_tensor **xc = os_step_alloc(sizeof(os_tensor *) * (size_t)n);
+    os_tensor **in = os_step_alloc(sizeof(os_tensor *) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        xc[i] = x[i] ? os_op_contig(x[i]) : NULL;
+        in[i] = x[i];
+    }
+    in[n] = w;
+    os_wsum_params p = {.n = n, .x = xc};
+    os_tensor *y = os_tensor_like(x[first]);
+    os_tape_record("weighted_sum", weighted_sum_backward, y, n + 1, in, &p, sizeof p);
+    OS_RUN(WSUM, &p, y, w);
+    return y;
+}
+
+/* ---- concat_channels: x_i [N,C_i,...] -> y [N,sum C_i,...] ---------------------- */
+static void concat_backward(os_node *n)
+{
+    int c0 = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        int c = n->in[i]->shape[1];
+        os_tensor *g = os_grad_acc(n->in[i]);
+        if (g)
+            OS_RUN(AXPY, &one, g, os_view_channels(n->out->grad, c0, c));
+        c0 += c;
+    }
+}
+
+os_tensor *os_concat_channels(int n, os_tensor *const *x)
+{
+    if (n < 1 || !x)
+        os_fatal("concat_channels: n = %d, need at least one input", n);
+    int shape[OS_MAX_DIMS], c = 0;
+    for (int i = 0; i < n; i++) {
+        if (!x[i])
+            os_fatal("concat_channels: x[%d] is NULL (n = %d)", i, n);
+        if (x[i]->ndim < 2)
+            os_fatal("concat_channels: x[%d] %s has no channel dim", i, os_shape_str(x[i]));
+        int ok = x[i]->ndim == x[0]->ndim;
+        for (int d = 0; ok && d < x[0]->ndim; d++)
+            ok = d == 1 || x[i]->shape[d] == x[0]->shape[d];
+        if (!ok)
+            os_fatal("concat_channels: x[%d] %s does not match x[0] %s outside dim 1",
+                     i, os_shape_str(x[i]), os_shape_str(x[0]));
+        c += x[i]->shape[1];
+    }
+    for (int d = 0; d < x[0]->ndim; d++)
+        shape[d] = d == 1 ? c : x[0]->shape[d];
+    os_tensor *y = os_tensor_new(x[0]->ndim, shape);
+    os_tape_record("concat_channels", concat_backward, y, n, x, NULL, 0);
+    c = 0;
+    for (int i = 0; i < n; i++) {
+        OS_RUN(COPY, NULL, os_view_channels(y, c, x[i]->shape[1]), x[i]);
+        c += x[i]->shape[1];
+    }
+    return y;
+}
+
+/* ---- zero: zeros [N,C,ceil(H/s),ceil(W/s)], no tape node -------------------------- */
+os_tensor *os_zero(os_tensor *x, int stride)
+{
+    if (!x || x->ndim != 4)
+        os_fatal("zero: x %s must be [N,C,H,W]", os_shape_str(x));
+    if (stride < 1)
+        os_fatal("zero: stride %d < 1 (x %s)", stride, os_shape_str(x));
+    os_tensor *y = os_tensor_new4(x->shape[0], x->shape[1], (x->shape[2] + stride - 1) / stride,
+                                  (x->shape[3] + stride - 1) / stride);
+    float z = 0.0f;
+    OS_RUN(FILL, &z, y);
+    return y;
+}
+
+/* ---- dropout: y = x * keep / (1-p), keep(i) = hash_uniform(seed, i) >= p ---------- */
+static void dropout_backward(os_node *n)
+{
+    os_tensor *g = os_grad_acc(n->in[0]);
+    if (g)
+        OS_RUN(DROPOUT_BWD, n->params, g, n->out->grad);
+}
+
+os_tensor *os_dropout(os_tensor *x, float p, int training, uint64_t seed)
+{
+    if (!x)
+        os_fatal("dropout: x is NULL");
+    if (!(p >= 0.0f && p < 1.0f))
+        os_fatal("dropout: p = %g outside [0, 1) (x %s)", (double)p, os_shape_str(x));
+    if (!training || p == 0.0f)
+        return x; /* identity: the same tensor, gradients flow through unchanged */
+    os_dropout_params prm = {.p = p, .seed = seed};
+    os_tensor *y = os_tensor_like(x);
+    os_tape_record("dropout", dropout_backward, y, 1, &x, &prm, sizeof prm);
+    OS_RUN(DROPOUT_FWD, &prm, y, os_op_contig(x));
+    return y;
+}
