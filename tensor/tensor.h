@@ -46,7 +46,7 @@ typedef struct os_tensor {
     unsigned flags;
     struct os_tensor *grad;   /* contiguous, same shape; NULL until needed */
     os_node *node;            /* tape node that produced it (NULL for leaves) */
-    char name[48];            /* parameters: "cells.0.edge3.sep_conv_3x3.dw1" */
+    char name[80];            /* parameters: "cells.0.edge3.sep_conv_3x3.dw1" */
 } os_tensor;
 
 /* ---- creation ------------------------------------------------------------ */

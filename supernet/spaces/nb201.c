@@ -207,7 +207,7 @@ static int load_arch(const char *src, int *fixed)
 
 static void res_init(os_net *net, os_rng *r, nb_res *rb, const char *name, int cin, int cout, int affine)
 {
-    char nm[48];
+    char nm[64];
     snprintf(nm, sizeof nm, "%s.a", name);
     os_rcb_init(net, r, &rb->a, nm, cin, cout, 3, 2, 1, affine);
     snprintf(nm, sizeof nm, "%s.b", name);

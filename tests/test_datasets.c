@@ -1,0 +1,619 @@
+/* tests/test_datasets.c — readers: synthetic files of every format, decoded
+ * exactly; one corrupt variant per error path; detection; the real sets when
+ * they are installed. */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "tests/ds_util.h"
+
+static const uint8_t LAB7[7] = {3, 0, 1, 2, 1, 0, 3};
+
+/* every pixel and label of an IDX-made dataset */
+static void check_idx(const os_dataset *d, int n, int h, int w, const uint8_t *labels)
+{
+    cr_assert_eq(d->n, n);
+    cr_assert_eq(d->c, 1);
+    cr_assert_eq(d->h, h);
+    cr_assert_eq(d->w, w);
+    int bad = 0, maxl = 0;
+    for (int i = 0; i < n; i++) {
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                bad += d->pixels[(i * h + y) * w + x] != du_px(i, 0, y, x);
+        bad += d->labels[i] != labels[i];
+        maxl = labels[i] > maxl ? labels[i] : maxl;
+    }
+    cr_expect_eq(bad, 0, "%d pixels or labels differ", bad);
+    cr_expect_eq(d->num_classes, maxl + 1);
+    cr_expect_str_eq(d->format, "idx");
+}
+
+Test(datasets, idx_plain_and_gzip)
+{
+    for (int gz = 0; gz < 2; gz++) {
+        char dir[256];
+        du_tmpdir(dir, sizeof dir);
+        const char *sfx = gz ? ".gz" : "";
+        char a[64], b[64], c[64], e[64];
+        snprintf(a, 64, "train-images-idx3-ubyte%s", sfx);
+        snprintf(b, 64, "train-labels-idx1-ubyte%s", sfx);
+        snprintf(c, 64, "t10k-images-idx3-ubyte%s", sfx);
+        snprintf(e, 64, "t10k-labels-idx1-ubyte%s", sfx);
+        du_write_idx(dir, a, b, 7, 5, 4, LAB7, gz);
+        du_write_idx(dir, c, e, 3, 5, 4, (const uint8_t[]){2, 2, 0}, gz);
+        cr_expect_str_eq(os_dataset_detect(dir), "idx");
+        os_dataset d;
+        cr_assert_eq(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+        check_idx(&d, 7, 5, 4, LAB7);
+        cr_expect(strstr(d.source, a) != NULL, "source %s", d.source);
+        os_dataset_free(&d);
+        cr_assert_eq(os_dataset_load(dir, "idx", OS_SPLIT_TEST, &d), 0, "%s", os_last_error());
+        cr_expect_eq(d.n, 3);
+        cr_expect_eq(d.num_classes, 4, "test split takes the training class count");
+        cr_expect_eq(d.labels[0], 2);
+        cr_expect_eq(d.pixels[5 * 4 + 3], du_px(1, 0, 0, 3));
+        os_dataset_free(&d);
+        du_rmtree(dir);
+    }
+}
+
+Test(datasets, idx_dotted_names_and_max_per_class)
+{
+    char dir[256];
+    du_tmpdir(dir, sizeof dir);
+    du_write_idx(dir, "train-images.idx3-ubyte", "train-labels.idx1-ubyte", 7, 3, 3, LAB7, 0);
+    os_load_opts o = {.split = OS_SPLIT_TRAIN, .max_per_class = 1};
+    os_dataset d;
+    cr_assert_eq(os_dataset_load_opts(dir, &o, &d), 0, "%s", os_last_error());
+    /* first image of each class in file order: 0 (class 3), 1 (0), 2 (1), 3 (2) */
+    cr_assert_eq(d.n, 4);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq(d.labels[i], LAB7[i]);
+        cr_expect_eq(d.pixels[i * 9 + 4], du_px(i, 0, 1, 1));
+    }
+    os_dataset_free(&d);
+    du_rmtree(dir);
+}
+
+/* A valid IDX pair in memory, to corrupt. */
+static size_t mk_idx(uint8_t *img, uint8_t *lab, size_t *lab_len, int n)
+{
+    uint32_t di[3] = {(uint32_t)n, 2, 3}, dl[1] = {(uint32_t)n};
+    size_t o = du_idx_header(img, 8, 3, di);
+    for (int i = 0; i < n * 6; i++)
+        img[o + i] = (uint8_t)i;
+    size_t ol = du_idx_header(lab, 8, 1, dl);
+    for (int i = 0; i < n; i++)
+        lab[ol + i] = (uint8_t)(i % 3);
+    *lab_len = ol + n;
+    return o + (size_t)n * 6;
+}
+
+Test(datasets, idx_errors_in_memory)
+{
+    uint8_t img[64], lab[32];
+    size_t ll, il = mk_idx(img, lab, &ll, 4);
+    os_dataset d;
+    cr_assert_eq(os_idx_decode(img, il, "I", lab, ll, "L", 0, &d), 0, "%s", os_last_error());
+    cr_expect_eq(d.num_classes, 3);
+    os_dataset_free(&d);
+
+    img[3] = 1; /* 1 dimension for images */
+    DU_EXPECT_ERROR(os_idx_decode(img, il, "I", lab, ll, "L", 0, &d), "I", "magic", "byte offset 0");
+    img[3] = 3;
+    img[2] = 0x0d; /* float elements */
+    DU_EXPECT_ERROR(os_idx_decode(img, il, "I", lab, ll, "L", 0, &d), "I", "element type 0x0d");
+    img[2] = 8;
+    lab[0] = 1;
+    DU_EXPECT_ERROR(os_idx_decode(img, il, "I", lab, ll, "L", 0, &d), "L", "magic");
+    lab[0] = 0;
+    DU_EXPECT_ERROR(os_idx_decode(img, il - 7, "I", lab, ll, "L", 0, &d), "I", "truncated",
+                    "record 2", "byte offset 28");
+    DU_EXPECT_ERROR(os_idx_decode(img, 10, "I", lab, ll, "L", 0, &d), "I", "truncated IDX header");
+    DU_EXPECT_ERROR(os_idx_decode(img, il + 1, "I", lab, ll, "L", 0, &d), "I", "1 trailing bytes",
+                    "byte offset 40");
+    DU_EXPECT_ERROR(os_idx_decode(img, il, "I", lab, ll - 1, "L", 0, &d), "L", "truncated",
+                    "record 3");
+    /* counts differ: header says 4 images, 3 labels */
+    lab[7] = 3;
+    DU_EXPECT_ERROR(os_idx_decode(img, il, "I", lab, ll - 1, "L", 0, &d), "I has 4 images",
+                    "L has 3 labels");
+    lab[7] = 4;
+    lab[8 + 2] = 9;
+    DU_EXPECT_ERROR(os_idx_decode(img, il, "I", lab, ll, "L", 5, &d), "L", "label 9",
+                    "record 2", "byte offset 10", "5 classes");
+    img[4 + 4 * 1 + 3] = 0; /* h = 0 */
+    DU_EXPECT_ERROR(os_idx_decode(img, il, "I", lab, ll, "L", 0, &d), "I", "dimension 1 is 0");
+    cr_expect_null(d.pixels, "nothing left allocated on failure");
+}
+
+Test(datasets, idx_file_errors)
+{
+    char dir[256], p[512];
+    du_tmpdir(dir, sizeof dir);
+    os_dataset d;
+    /* images and labels of different counts, gzip'd */
+    du_write_idx(dir, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", 7, 2, 2, LAB7, 1);
+    du_write_idx(dir, "t10k-images-idx3-ubyte.gz", "x-labels", 3, 2, 2, LAB7, 1);
+    du_write_idx(dir, "x-images", "t10k-labels-idx1-ubyte.gz", 4, 2, 2, LAB7, 1);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TEST, &d), "t10k-images-idx3-ubyte.gz has 3",
+                    "t10k-labels-idx1-ubyte.gz has 4");
+    /* a test label beyond the training classes (4) */
+    du_write_idx(dir, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", 2, 2, 2,
+                 (const uint8_t[]){1, 7}, 1);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TEST, &d), "t10k-labels-idx1-ubyte.gz",
+                    "label 7", "record 1", "byte offset 9", "4 classes");
+    /* truncated gzip */
+    uint8_t *buf;
+    size_t len;
+    du_path(p, sizeof p, dir, "train-images-idx3-ubyte.gz");
+    cr_assert_eq(os_read_file(p, &buf, &len), 0);
+    du_write(dir, "train-images-idx3-ubyte.gz", buf, len - 6, 0);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), "train-images-idx3-ubyte.gz",
+                    "truncated gzip", "byte offset");
+    /* corrupt gzip: a flipped byte in the deflate data (caught by the data or the CRC) */
+    buf[len / 2] ^= 0x55;
+    buf[len / 2 + 1] ^= 0xaa;
+    du_write(dir, "train-images-idx3-ubyte.gz", buf, len, 0);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), "train-images-idx3-ubyte.gz",
+                    "corrupt gzip", "byte offset");
+    free(buf);
+    /* a missing labels file */
+    du_path(p, sizeof p, dir, "train-labels-idx1-ubyte.gz");
+    remove(p);
+    du_write_idx(dir, "train-images-idx3-ubyte.gz", "y-labels", 7, 2, 2, LAB7, 1);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), "no IDX labels file",
+                    "train-labels-idx1-ubyte");
+    cr_expect_null(d.pixels);
+    du_rmtree(dir);
+}
+
+Test(datasets, gunzip_members_trailing_and_cap)
+{
+    char dir[256], p[512];
+    du_tmpdir(dir, sizeof dir);
+    du_path(p, sizeof p, dir, "m.gz");
+    for (int m = 0; m < 2; m++) { /* two members, as `cat a.gz b.gz` makes */
+        gzFile f = gzopen(p, m ? "ab" : "wb");
+        gzwrite(f, m ? "world" : "hello ", m ? 5 : 6);
+        gzclose(f);
+    }
+    uint8_t *buf, *out;
+    size_t len, ol;
+    cr_assert_eq(os_read_file(p, &buf, &len), 0);
+    cr_assert_eq(os_gunzip(buf, len, 1 << 20, "m.gz", &out, &ol), 0, "%s", os_last_error());
+    cr_expect_eq(ol, 11);
+    cr_expect(memcmp(out, "hello world", 11) == 0);
+    free(out);
+    DU_EXPECT_ERROR(os_gunzip(buf, len, 8, "m.gz", &out, &ol), "m.gz", "exceeds 8 bytes");
+    uint8_t *junk = malloc(len + 3);
+    memcpy(junk, buf, len);
+    memcpy(junk + len, "xyz", 3);
+    DU_EXPECT_ERROR(os_gunzip(junk, len + 3, 1 << 20, "m.gz", &out, &ol), "trailing bytes",
+                    "byte offset");
+    DU_EXPECT_ERROR(os_gunzip(buf + 1, len - 1, 1 << 20, "m.gz", &out, &ol), "not gzip");
+    cr_expect_null(out);
+    free(junk);
+    free(buf);
+    du_rmtree(dir);
+}
+
+/* CIFAR-10: five training files of 3 records, a test file of 2. */
+static void mk_cifar10(const char *dir)
+{
+    static const uint8_t lab[15] = {6, 9, 9, 4, 1, 1, 2, 7, 8, 3, 4, 7, 7, 2, 9};
+    char name[32];
+    for (int f = 0; f < 5; f++) {
+        snprintf(name, sizeof name, "data_batch_%d.bin", f + 1);
+        du_write_cifar(dir, name, 3, 3 * f, lab + 3 * f, NULL);
+    }
+    du_write_cifar(dir, "test_batch.bin", 2, 100, (const uint8_t[]){3, 8}, NULL);
+    const char *meta = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
+    du_write(dir, "batches.meta.txt", meta, strlen(meta), 0);
+}
+
+static int cifar_pixels_ok(const os_dataset *d, int first)
+{
+    int bad = 0;
+    for (int i = 0; i < d->n; i++)
+        for (int k = 0; k < 3; k++)
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++)
+                    bad += d->pixels[((i * 3 + k) * 32 + y) * 32 + x] != du_px(first + i, k, y, x);
+    return bad;
+}
+
+Test(datasets, cifar10_read)
+{
+    char root[256], dir[512];
+    du_tmpdir(root, sizeof root);
+    du_mkdir(root, "cifar-10-batches-bin");
+    du_path(dir, sizeof dir, root, "cifar-10-batches-bin");
+    mk_cifar10(dir);
+    cr_expect_str_eq(os_dataset_detect(root), "cifar10", "the tarball's folder is looked into");
+    os_dataset d;
+    cr_assert_eq(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    cr_assert_eq(d.n, 15);
+    cr_expect_eq(d.num_classes, 10);
+    cr_expect_eq(cifar_pixels_ok(&d, 0), 0);
+    cr_expect_eq(d.labels[0], 6);
+    cr_expect_eq(d.labels[14], 9);
+    cr_assert_not_null(d.class_names);
+    cr_expect_str_eq(d.class_names[9], "truck");
+    os_dataset_free(&d);
+    cr_assert_eq(os_dataset_load(dir, "cifar10", OS_SPLIT_TEST, &d), 0, "%s", os_last_error());
+    cr_expect_eq(d.n, 2);
+    cr_expect_eq(cifar_pixels_ok(&d, 100), 0);
+    cr_expect_eq(d.labels[1], 8);
+    os_dataset_free(&d);
+    os_load_opts o = {.split = OS_SPLIT_TRAIN, .max_per_class = 1};
+    cr_assert_eq(os_dataset_load_opts(dir, &o, &d), 0, "%s", os_last_error());
+    cr_expect_eq(d.n, 8, "classes 6 9 4 1 2 7 8 3; 0 and 5 absent");
+    cr_expect_eq(d.labels[3], 1);
+    cr_expect_eq(d.pixels[3 * 3072], du_px(4, 0, 0, 0));
+    os_dataset_free(&d);
+    du_rmtree(root);
+}
+
+Test(datasets, cifar10_errors)
+{
+    char dir[256], p[512];
+    du_tmpdir(dir, sizeof dir);
+    mk_cifar10(dir);
+    os_dataset d;
+    /* truncated: record 2 of data_batch_3 is cut */
+    du_write_cifar(dir, "data_batch_3.bin", 3, 0, (const uint8_t[]){1, 2, 3}, NULL);
+    du_path(p, sizeof p, dir, "data_batch_3.bin");
+    cr_assert_eq(truncate(p, 3073 * 2 + 100), 0);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), "data_batch_3.bin", "truncated",
+                    "record 2", "byte offset 6146");
+    /* label out of range in record 1 */
+    du_write_cifar(dir, "data_batch_3.bin", 3, 0, (const uint8_t[]){1, 10, 3}, NULL);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), "data_batch_3.bin",
+                    "record 1", "byte offset 3073", "label 10", "0..9");
+    /* empty file */
+    du_write(dir, "data_batch_3.bin", "", 0, 0);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), "data_batch_3.bin", "empty");
+    /* missing file, and a folder where a file should be */
+    remove(p);
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), "data_batch_3.bin",
+                    "No such file");
+    du_mkdir(dir, "data_batch_3.bin");
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), "data_batch_3.bin",
+                    "is a directory");
+    cr_expect_null(d.pixels);
+    du_rmtree(dir);
+}
+
+Test(datasets, cifar100_fine_coarse_and_errors)
+{
+    char dir[256];
+    du_tmpdir(dir, sizeof dir);
+    const uint8_t fine[4] = {99, 0, 42, 7}, coarse[4] = {19, 4, 0, 11};
+    du_write_cifar(dir, "train.bin", 4, 10, fine, coarse);
+    du_write_cifar(dir, "test.bin", 1, 20, fine, coarse);
+    du_write(dir, "coarse_label_names.txt", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\no\np\nq\nr\ns\nt\n",
+             40, 0);
+    cr_expect_str_eq(os_dataset_detect(dir), "cifar100");
+    os_dataset d;
+    cr_assert_eq(os_dataset_load(dir, NULL, OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    cr_expect_eq(d.num_classes, 100);
+    cr_expect_eq(cifar_pixels_ok(&d, 10), 0);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(d.labels[i], fine[i]);
+    cr_expect_null(d.class_names, "no fine_label_names.txt");
+    os_dataset_free(&d);
+    os_load_opts o = {.split = OS_SPLIT_TRAIN, .coarse = true};
+    cr_assert_eq(os_dataset_load_opts(dir, &o, &d), 0, "%s", os_last_error());
+    cr_expect_eq(d.num_classes, 20);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(d.labels[i], coarse[i]);
+    cr_assert_not_null(d.class_names);
+    cr_expect_str_eq(d.class_names[19], "t");
+    os_dataset_free(&d);
+    du_write_cifar(dir, "test.bin", 2, 0, (const uint8_t[]){5, 100}, (const uint8_t[]){1, 1});
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TEST, &d), "test.bin", "record 1",
+                    "byte offset 3075", "fine label 100");
+    du_write_cifar(dir, "test.bin", 2, 0, (const uint8_t[]){5, 6}, (const uint8_t[]){1, 20});
+    DU_EXPECT_ERROR(os_dataset_load(dir, NULL, OS_SPLIT_TEST, &d), "test.bin", "record 1",
+                    "byte offset 3074", "coarse label 20");
+    du_rmtree(dir);
+}
+
+/* folder with classes "zebra" and "ant" (sorted: ant = 0, zebra = 1) */
+static void mk_folder(const char *root, const char *split, const char *ext, int smooth)
+{
+    char sd[512], cd[640];
+    du_mkdir(root, split);
+    du_path(sd, sizeof sd, root, split);
+    const char *cls[2] = {"zebra", "ant"};
+    for (int k = 0; k < 2; k++) {
+        du_mkdir(sd, cls[k]);
+        du_path(cd, sizeof cd, sd, cls[k]);
+        for (int i = 0; i < 3; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "%d%s", i, ext);
+            du_write_image(cd, name, 10 * k + i, smooth, 3, 6, 5);
+        }
+    }
+}
+
+/* image j of the folder: class ant files 0..2 (seeds 10..12), then zebra (0..2) */
+static int folder_seed(int j) { return j < 3 ? 10 + j : j - 3; }
+
+Test(datasets, folder_png_bmp_exact)
+{
+    const char *exts[] = {".png", ".bmp", ".PNG"};
+    for (int e = 0; e < 3; e++) {
+        char root[256];
+        du_tmpdir(root, sizeof root);
+        mk_folder(root, "train", exts[e], 0);
+        du_write(root, "train/ant/notes.txt", "x", 1, 0); /* ignored: not an image */
+        du_write(root, "train/ant/.hidden.png", "x", 1, 0);
+        cr_expect_str_eq(os_dataset_detect(root), "folder");
+        os_dataset d;
+        cr_assert_eq(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+        cr_assert_eq(d.n, 6);
+        cr_assert_eq(d.c, 3);
+        cr_assert_eq(d.h, 6);
+        cr_assert_eq(d.w, 5);
+        cr_expect_eq(d.num_classes, 2);
+        cr_expect_str_eq(d.class_names[0], "ant");
+        cr_expect_str_eq(d.class_names[1], "zebra");
+        int bad = 0;
+        for (int j = 0; j < 6; j++) {
+            bad += d.labels[j] != (j < 3 ? 0 : 1);
+            for (int k = 0; k < 3; k++)
+                for (int y = 0; y < 6; y++)
+                    for (int x = 0; x < 5; x++)
+                        bad += d.pixels[((j * 3 + k) * 6 + y) * 5 + x] !=
+                               du_px(folder_seed(j), k, y, x);
+        }
+        cr_expect_eq(bad, 0, "%s: %d values differ", exts[e], bad);
+        os_dataset_free(&d);
+        du_rmtree(root);
+    }
+}
+
+Test(datasets, folder_jpeg_within_loss)
+{
+    char root[256];
+    du_tmpdir(root, sizeof root);
+    mk_folder(root, "train", ".jpg", 1);
+    mk_folder(root, "test", ".jpeg", 1);
+    for (int s = 0; s < 2; s++) {
+        os_dataset d;
+        cr_assert_eq(os_dataset_load(root, "folder", s ? OS_SPLIT_TEST : OS_SPLIT_TRAIN, &d), 0,
+                     "%s", os_last_error());
+        cr_assert_eq(d.n, 6);
+        int worst = 0;
+        for (int j = 0; j < 6; j++)
+            for (int k = 0; k < 3; k++)
+                for (int y = 0; y < 6; y++)
+                    for (int x = 0; x < 5; x++) {
+                        int v = d.pixels[((j * 3 + k) * 6 + y) * 5 + x];
+                        int e = du_img_px(folder_seed(j), 1, k, y, x);
+                        worst = abs(v - e) > worst ? abs(v - e) : worst;
+                    }
+        cr_expect_leq(worst, 4, "JPEG quality 100 error %d", worst);
+        os_dataset_free(&d);
+    }
+    du_rmtree(root);
+}
+
+Test(datasets, folder_channels_and_sizes)
+{
+    char root[256], cd[512];
+    du_tmpdir(root, sizeof root);
+    du_mkdir(root, "train");
+    du_mkdir(root, "train/a");
+    du_path(cd, sizeof cd, root, "train/a");
+    du_write_image(cd, "0.png", 1, 0, 3, 4, 4);  /* RGB: fixes 3 channels, 4x4 */
+    du_write_image(cd, "1.png", 2, 0, 1, 4, 4);  /* grey -> replicated */
+    du_write_image(cd, "2.png", 3, 0, 4, 4, 4);  /* RGBA -> alpha dropped */
+    os_dataset d;
+    cr_assert_eq(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    cr_assert_eq(d.c, 3);
+    int bad = 0;
+    for (int k = 0; k < 3; k++)
+        for (int p = 0; p < 16; p++) {
+            bad += d.pixels[(1 * 3 + k) * 16 + p] != du_px(2, 0, p / 4, p % 4);
+            bad += d.pixels[(2 * 3 + k) * 16 + p] != du_px(3, k, p / 4, p % 4);
+        }
+    cr_expect_eq(bad, 0);
+    os_dataset_free(&d);
+    /* forced grey: luma of the RGB image */
+    os_load_opts o = {.split = OS_SPLIT_TRAIN, .channels = 1};
+    cr_assert_eq(os_dataset_load_opts(root, &o, &d), 0, "%s", os_last_error());
+    cr_assert_eq(d.c, 1);
+    for (int p = 0; p < 16; p++) {
+        double y = 0.299 * du_px(1, 0, p / 4, p % 4) + 0.587 * du_px(1, 1, p / 4, p % 4) +
+                   0.114 * du_px(1, 2, p / 4, p % 4);
+        cr_expect(fabs(d.pixels[p] - y) <= 1.5, "luma %d vs %.1f", d.pixels[p], y);
+    }
+    os_dataset_free(&d);
+    o.channels = 2;
+    DU_EXPECT_ERROR(os_dataset_load_opts(root, &o, &d), "channels must be");
+    /* another size: rejected, or resized on request */
+    du_write_image(cd, "3.png", 4, 0, 3, 8, 6);
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "3.png", "is 6x8",
+                    "0.png is 4x4");
+    uint8_t flat[8 * 6 * 3];
+    memset(flat, 77, sizeof flat);
+    char p[640];
+    du_path(p, sizeof p, cd, "3.png");
+    cr_assert(stbi_write_png(p, 6, 8, 3, flat, 18));
+    o = (os_load_opts){.split = OS_SPLIT_TRAIN, .resize = true};
+    cr_assert_eq(os_dataset_load_opts(root, &o, &d), 0, "%s", os_last_error());
+    cr_assert_eq(d.n, 4);
+    for (int i = 0; i < 48; i++)
+        cr_expect_eq(d.pixels[3 * 48 + i], 77, "a flat image stays flat when resized");
+    os_dataset_free(&d);
+    du_rmtree(root);
+}
+
+Test(datasets, folder_errors)
+{
+    char root[256], p[512];
+    du_tmpdir(root, sizeof root);
+    os_dataset d;
+    DU_EXPECT_ERROR(os_dataset_load(root, "folder", OS_SPLIT_TRAIN, &d), "train", "not a folder");
+    du_mkdir(root, "train");
+    DU_EXPECT_ERROR(os_dataset_load(root, "folder", OS_SPLIT_TRAIN, &d), "no class folders");
+    mk_folder(root, "train", ".png", 0);
+    du_mkdir(root, "train/empty");
+    du_write(root, "train/empty/readme.txt", "x", 1, 0);
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/empty",
+                    "empty class folder");
+    du_path(p, sizeof p, root, "train/empty/readme.txt");
+    remove(p);
+    du_path(p, sizeof p, root, "train/empty");
+    rmdir(p);
+    /* undecodable: garbage behind a PNG signature; text named .jpg; a cut PNG */
+    du_write(root, "train/zebra/1.png", "\x89PNG\r\n\x1a\ngarbage-garbage", 23, 0);
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/zebra/1.png",
+                    "cannot decode");
+    du_write_image(root, "train/zebra/1.png", 1, 0, 3, 6, 5);
+    du_write(root, "train/ant/2.png", "hello, not an image", 19, 0);
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/ant/2.png",
+                    "not a PNG, JPEG or BMP");
+    du_write_image(root, "train/ant/2.png", 12, 0, 3, 6, 5);
+    du_path(p, sizeof p, root, "train/zebra/2.png");
+    cr_assert_eq(truncate(p, 60), 0);
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/zebra/2.png",
+                    "cannot decode");
+    /* when several images are bad, the first in file order is named */
+    du_write(root, "train/ant/1.png", "BMxx", 4, 0);
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/ant/1.png");
+    du_write_image(root, "train/ant/1.png", 11, 0, 3, 6, 5);
+    du_write_image(root, "train/zebra/2.png", 2, 0, 3, 6, 5);
+    cr_assert_eq(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    os_dataset_free(&d);
+    /* test classes that differ from the training classes */
+    mk_folder(root, "test", ".png", 0);
+    du_mkdir(root, "test/bee");
+    du_write_image(root, "test/bee/0.png", 1, 0, 3, 6, 5);
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TEST, &d), "test", "differ", "'bee'");
+    /* a file that cannot be read */
+    if (geteuid() != 0) {
+        du_path(p, sizeof p, root, "train/ant/0.png");
+        chmod(p, 0);
+        DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/ant/0.png",
+                        "Permission denied");
+    }
+    cr_expect_null(d.pixels);
+    du_rmtree(root);
+}
+
+Test(datasets, detection_and_paths)
+{
+    char root[256], p[512];
+    du_tmpdir(root, sizeof root);
+    os_dataset d;
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), root, "no dataset found",
+                    "CIFAR-10", "IDX", "image folder");
+    du_path(p, sizeof p, root, "missing");
+    DU_EXPECT_ERROR(os_dataset_load(p, NULL, OS_SPLIT_TRAIN, &d), "missing", "No such file");
+    DU_EXPECT_ERROR(os_dataset_load(root, "parquet", OS_SPLIT_TRAIN, &d), "unknown dataset format",
+                    "parquet");
+    /* both an image folder and IDX files: auto picks IDX, the option overrides */
+    mk_folder(root, "train", ".png", 0);
+    du_write_idx(root, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 7, 2, 2, LAB7, 0);
+    cr_assert_eq(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    cr_expect_str_eq(d.format, "idx");
+    os_dataset_free(&d);
+    cr_assert_eq(os_dataset_load(root, "folder", OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    cr_expect_str_eq(d.format, "folder");
+    cr_expect_eq(d.n, 6);
+    char line[1024];
+    os_dataset_describe(&d, line, sizeof line);
+    cr_expect(strstr(line, "6 x 3x6x5, 2 classes") != NULL, "%s", line);
+    os_dataset_free(&d);
+    DU_EXPECT_ERROR(os_dataset_load(root, "cifar10", OS_SPLIT_TRAIN, &d), "data_batch_1.bin");
+    du_rmtree(root);
+}
+
+Test(datasets, default_dataset)
+{
+    const char *f = os_dataset_detect(NULL);
+    struct stat st;
+    if (stat(OS_DEFAULT_DATA_DIR, &st) != 0) {
+        cr_expect_null(f);
+        cr_expect(strstr(os_last_error(), "dataset-fashion-mnist") != NULL, "%s", os_last_error());
+        cr_expect(strstr(os_last_error(), "--data") != NULL);
+    } else {
+        cr_expect_str_eq(f, "idx");
+    }
+}
+
+/* ---- the real sets, when installed ---------------------------------------- */
+
+Test(datasets_real, fashion_mnist)
+{
+    if (!os_dataset_detect(NULL))
+        cr_skip_test("Fashion-MNIST not installed (%s)", OS_DEFAULT_DATA_DIR);
+    os_dataset d;
+    cr_assert_eq(os_dataset_load(NULL, NULL, OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    cr_expect_eq(d.n, 60000);
+    cr_expect_eq(d.c * d.h * d.w, 784);
+    cr_expect_eq(d.num_classes, 10);
+    int cnt[10] = {0};
+    for (int i = 0; i < d.n; i++)
+        cnt[d.labels[i]]++;
+    for (int k = 0; k < 10; k++)
+        cr_expect_eq(cnt[k], 6000);
+    float m, s;
+    os_dataset_channel_stats(&d, NULL, 0, &m, &s);
+    /* published: mean 0.2860, std 0.3530 */
+    cr_expect(fabsf(m - 0.2860f) < 5e-4f && fabsf(s - 0.3530f) < 5e-4f, "%f %f", m, s);
+    os_dataset_free(&d);
+    cr_assert_eq(os_dataset_load(NULL, "idx", OS_SPLIT_TEST, &d), 0, "%s", os_last_error());
+    cr_expect_eq(d.n, 10000);
+    os_dataset_free(&d);
+}
+
+/* ../shared/data/cifar10-jpg from the repository root, or $OS_CIFAR_JPG */
+static const char *cifar_jpg(void)
+{
+    const char *e = getenv("OS_CIFAR_JPG");
+    static const char *cands[] = {NULL, "../shared/data/cifar10-jpg", "/work/shared/data/cifar10-jpg"};
+    cands[0] = e && *e ? e : NULL;
+    for (int i = 0; i < 3; i++) {
+        char p[1024];
+        if (!cands[i])
+            continue;
+        snprintf(p, sizeof p, "%s/train", cands[i]);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            return cands[i];
+    }
+    return NULL;
+}
+
+Test(datasets_real, cifar10_jpg_subset)
+{
+    const char *root = cifar_jpg();
+    if (!root)
+        cr_skip_test("CIFAR-10 JPEG folder not found (set OS_CIFAR_JPG)");
+    static const char *names[10] = {"airplane", "automobile", "bird", "cat", "deer",
+                                    "dog", "frog", "horse", "ship", "truck"};
+    for (int s = 0; s < 2; s++) {
+        os_load_opts o = {.split = s ? OS_SPLIT_TEST : OS_SPLIT_TRAIN, .max_per_class = 30};
+        os_dataset d;
+        cr_assert_eq(os_dataset_load_opts(root, &o, &d), 0, "%s", os_last_error());
+        cr_expect_str_eq(d.format, "folder");
+        cr_expect_eq(d.n, 300);
+        cr_expect(d.c == 3 && d.h == 32 && d.w == 32);
+        for (int k = 0; k < 10; k++)
+            cr_expect_str_eq(d.class_names[k], names[k]);
+        for (int i = 0; i < 300; i++)
+            cr_expect_eq(d.labels[i], i / 30);
+        float m[3], sd[3];
+        os_dataset_channel_stats(&d, NULL, 0, m, sd);
+        /* CIFAR-10's training means are 0.491, 0.482, 0.447; 300 images land near */
+        for (int k = 0; k < 3; k++)
+            cr_expect(m[k] > 0.38f && m[k] < 0.58f && sd[k] > 0.18f && sd[k] < 0.32f, "%f %f",
+                      m[k], sd[k]);
+        os_dataset_free(&d);
+    }
+}
