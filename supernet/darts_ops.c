@@ -58,17 +58,31 @@ void os_fr_init(os_net *net, os_rng *r, os_fact_reduce *m, const char *name, int
     bn_init(net, &m->bn, name, "bn", cout, affine);
 }
 
+/* The shifted branch, conv1x1 stride 2 on x[:, :, 1:, 1:], as a 2x2 stride-2
+ * conv on x itself whose kernel is zero except the tap (1, 1) = w2: the same
+ * numbers, and the input gradient reaches x. (A view made by
+ * os_view_offset_hw is not on the tape: a conv on it gave w2 its gradient but
+ * dropped the one for x.) The kernel is built on the tape from w2 [Co,Ci,1,1]:
+ * [Co*Ci, 3 zeros + w2] reshaped to [Co,Ci,2,2] puts w2 at (1, 1). */
+static os_tensor *shifted_kernel(os_tensor *w2)
+{
+    int co = w2->shape[0], ci = w2->shape[1];
+    int zs[4] = {co * ci, 3, 1, 1}, ws[4] = {co * ci, 1, 1, 1}, ks[4] = {co, ci, 2, 2};
+    os_tensor *parts[2] = {os_tensor_zeros(4, zs), os_reshape(w2, 4, ws)};
+    return os_reshape(os_concat_channels(2, parts), 4, ks);
+}
+
 os_tensor *os_fr_forward(os_fact_reduce *m, os_tensor *x, os_tensor *x_relu, const os_forward_ctx *ctx)
 {
+    /* odd sizes would make the shifted branch one pixel smaller; PyTorch's
+     * DARTS code has the same constraint (even H and W) */
+    if (x->ndim != 4 || x->shape[2] % 2 || x->shape[3] % 2)
+        os_fatal("factorized_reduce: input %s must have even height and width", os_shape_str(x));
     os_tensor *xr = x_relu ? x_relu : os_relu(x);
     os_tensor *parts[2] = {
         os_conv2d(xr, m->w1, NULL, 2, 0, 1, 1),
-        os_conv2d(os_view_offset_hw(xr, 1, 1), m->w2, NULL, 2, 0, 1, 1),
+        os_conv2d(xr, shifted_kernel(m->w2), NULL, 2, 0, 1, 1),
     };
-    /* odd sizes: the shifted branch is one pixel smaller; PyTorch's DARTS
-     * code has the same constraint (even H and W) */
-    if (!os_same_shape(parts[0], parts[1]))
-        os_fatal("factorized_reduce: input %s must have even height and width", os_shape_str(x));
     return os_bn_forward(&m->bn, os_concat_channels(2, parts), ctx);
 }
 
