@@ -1,0 +1,201 @@
+/* bench/bench_conv.c — convolution kernels at the DARTS search shapes
+ * (batch 64; 16 ch 32x32, 32 ch 16x16, 64 ch 8x8), against two ceilings
+ * measured in the same run with the same thread count:
+ *   - one OpenBLAS sgemm call (threads = ours) of a conv-like shape
+ *     [C, 9C] x [9C, 4096] and of a square 1024^3 shape;
+ *   - memory bandwidth of a triad a = b + s*c, once on 3 x 128 MiB arrays
+ *     (DRAM) and once on 3 x 4 MiB arrays (about a conv's working set, which
+ *     stays in the last-level cache).
+ * Kernels run through the backend (OS_RUN) on preallocated tensors; each
+ * number is the best of several repeats.
+ * Usage: bench_conv [repeats [threads]]   (threads 0 = all cores, the default)
+ */
+#include "tensor/tensor.h"
+#include "tensor/arena.h"
+#include "tensor/backend.h"
+#include "ops/ops.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+extern void openblas_set_num_threads(int);
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int repeats = 5;
+
+static os_tensor *persistent4(int n, int c, int h, int w, float v)
+{
+    int s[4] = {n, c, h, w};
+    os_tensor *t = os_tensor_new_persistent(OS_CPU, 4, s);
+    long k = os_numel(t);
+    for (long i = 0; i < k; i++)
+        t->data[i] = v * (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f * v;
+    return t;
+}
+
+/* ---- ceilings --------------------------------------------------------------- */
+/* best GFLOP/s of C[m,n] = A[m,k] B[k,n] with `threads` OpenBLAS threads */
+static double sgemm_gflops(int m, int n, int k, int threads)
+{
+    float *a = aligned_alloc(64, sizeof(float) * (size_t)m * k + 64);
+    float *b = aligned_alloc(64, sizeof(float) * (size_t)k * n + 64);
+    float *c = aligned_alloc(64, sizeof(float) * (size_t)m * n + 64);
+    for (long i = 0; i < (long)m * k; i++)
+        a[i] = (float)(i % 7) * 0.1f;
+    for (long i = 0; i < (long)k * n; i++)
+        b[i] = (float)(i % 5) * 0.1f;
+    openblas_set_num_threads(threads);
+    double best = 1e30;
+    for (int r = 0; r < repeats + 1; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        double t = now() - t0;
+        if (r > 0 && t < best)
+            best = t;
+    }
+    openblas_set_num_threads(1);
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * m * n * k / best * 1e-9;
+}
+
+/* best GB/s of a[i] = b[i] + s * c[i] (12 bytes per element moved) */
+static double triad_gbs(long n, int threads, int reps)
+{
+    float *a = aligned_alloc(64, sizeof(float) * n), *b = aligned_alloc(64, sizeof(float) * n),
+          *c = aligned_alloc(64, sizeof(float) * n);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) {
+        a[i] = 0.0f;
+        b[i] = 1.0f;
+        c[i] = 2.0f;
+    }
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (long i = 0; i < n; i++)
+            a[i] = b[i] + 0.5f * c[i];
+        double t = now() - t0;
+        if (r > 0 && t < best)
+            best = t;
+    }
+    volatile float sink = a[n / 2];
+    (void)sink;
+    free(a);
+    free(b);
+    free(c);
+    return 12.0 * n / best * 1e-9;
+}
+
+/* ---- convolutions ------------------------------------------------------------- */
+typedef struct {
+    const char *name;
+    int k, dil, depthwise, pointwise;
+} conv_kind;
+
+static const conv_kind kinds[] = {
+    {"3x3 conv C->C (GEMM)", 3, 1, 0, 0},
+    {"1x1 conv C->C (GEMM)", 1, 1, 0, 1},
+    {"dw 3x3", 3, 1, 1, 0},
+    {"dw 5x5", 5, 1, 1, 0},
+    {"dw 3x3 dil 2", 3, 2, 1, 0},
+    {"dw 5x5 dil 2", 5, 2, 1, 0},
+};
+
+typedef struct { double fwd_ms, bwd_ms, fwd_gf, bwd_gf, fwd_gbs, bwd_gbs; } result;
+
+static result run_conv(const conv_kind *kd, int n, int c, int hw)
+{
+    int g = kd->depthwise ? c : 1, cig = c / g, pad = kd->dil * (kd->k - 1) / 2;
+    os_conv2d_params p = {1, 1, pad, pad, kd->dil, kd->dil, g};
+    os_tensor *x = persistent4(n, c, hw, hw, 1.0f), *y = persistent4(n, c, hw, hw, 0.0f);
+    os_tensor *dy = persistent4(n, c, hw, hw, 1.0f), *dx = persistent4(n, c, hw, hw, 0.0f);
+    os_tensor *w = persistent4(c, cig, kd->k, kd->k, 0.2f), *dw = persistent4(c, cig, kd->k, kd->k, 0.0f);
+    double bf = 1e30, bb = 1e30;
+    for (int r = 0; r < repeats + 1; r++) {
+        double t0 = now();
+        OS_RUN(CONV2D_FWD, &p, y, x, w, NULL);
+        double t1 = now();
+        OS_RUN(CONV2D_BWD_DATA, &p, dx, dy, w);
+        OS_RUN(CONV2D_BWD_WEIGHT, &p, dw, dy, x, NULL);
+        double t2 = now();
+        os_step_reset();
+        if (r > 0) { /* the first call warms caches and the arena */
+            bf = t1 - t0 < bf ? t1 - t0 : bf;
+            bb = t2 - t1 < bb ? t2 - t1 : bb;
+        }
+    }
+    double flops = 2.0 * n * c * hw * hw * (double)cig * kd->k * kd->k;
+    double plane = 4.0 * n * c * hw * hw; /* bytes of one activation tensor */
+    result res = {bf * 1e3, bb * 1e3, flops / bf * 1e-9, 2 * flops / bb * 1e-9,
+                  /* fwd: read x, write y; bwd: data reads dy and dx, writes dx,
+                   * weight reads dy and x */
+                  2 * plane / bf * 1e-9, 5 * plane / bb * 1e-9};
+    os_tensor_free(x);
+    os_tensor_free(y);
+    os_tensor_free(dy);
+    os_tensor_free(dx);
+    os_tensor_free(w);
+    os_tensor_free(dw);
+    return res;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        repeats = atoi(argv[1]) > 0 ? atoi(argv[1]) : repeats;
+    os_set_threads(argc > 2 ? atoi(argv[2]) : 0);
+    int T = os_threads();
+    double t_start = now();
+    printf("bench_conv: %d threads, best of %d\n\n", T, repeats);
+
+    static const int shapes[3][2] = {{16, 32}, {32, 16}, {64, 8}};
+    double gemm_like[3];
+    printf("ceilings (same run, %d threads)\n", T);
+    for (int s = 0; s < 3; s++) {
+        int c = shapes[s][0];
+        gemm_like[s] = sgemm_gflops(c, 4096, 9 * c, T);
+        printf("  sgemm [%d,%d]x[%d,4096]       %8.1f GFLOP/s\n", c, 9 * c, 9 * c, gemm_like[s]);
+    }
+    double gemm_sq = sgemm_gflops(1024, 1024, 1024, T);
+    double bw_dram = triad_gbs(32L << 20, T, 3); /* 3 x 128 MiB */
+    double bw_llc = triad_gbs(1L << 20, T, 20);  /* 3 x 4 MiB */
+    printf("  sgemm 1024^3                  %8.1f GFLOP/s\n", gemm_sq);
+    printf("  triad 3 x 128 MiB (DRAM)      %8.1f GB/s\n", bw_dram);
+    printf("  triad 3 x 4 MiB (cache)       %8.1f GB/s\n\n", bw_llc);
+
+    printf("%-22s %-13s %8s %8s %8s %8s %7s %7s %8s %8s\n", "conv (batch 64)", "shape", "fwd ms",
+           "GFLOP/s", "bwd ms", "GFLOP/s", "fwd/gm", "bwd/gm", "fwd GB/s", "bwd GB/s");
+    for (int s = 0; s < 3; s++) {
+        int c = shapes[s][0], hw = shapes[s][1];
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            result r = run_conv(&kinds[k], 64, c, hw);
+            char shape[32];
+            snprintf(shape, sizeof shape, "%dch %dx%d", c, hw, hw);
+            printf("%-22s %-13s %8.3f %8.1f %8.3f %8.1f", kinds[k].name, shape, r.fwd_ms, r.fwd_gf,
+                   r.bwd_ms, r.bwd_gf);
+            if (kinds[k].depthwise)
+                printf(" %7s %7s %8.1f %8.1f\n", "", "", r.fwd_gbs, r.bwd_gbs);
+            else
+                printf(" %7.2f %7.2f\n", r.fwd_gf / gemm_like[s], r.bwd_gf / gemm_like[s]);
+        }
+    }
+    printf("\nfwd/gm, bwd/gm: GFLOP/s over the conv-like sgemm ceiling of that shape.\n"
+           "GB/s: minimal traffic (fwd: read x + write y; bwd: read dy twice, x, dx, write dx)\n"
+           "over time; compare with the triads above (DRAM %.1f, cache %.1f GB/s).\n", bw_dram, bw_llc);
+    printf("total bench time %.1f s\n", now() - t_start);
+    os_step_shutdown();
+    return 0;
+}

@@ -1,0 +1,103 @@
+/* ops/conv2d.c — 2-D convolution (cross-correlation, PyTorch semantics) and its
+ * gradient rule.
+ *
+ *   x [N,Ci,H,W] (any strides: channel slices and spatial offset views work),
+ *   w [Co,Ci/groups,KH,KW], bias [Co] or NULL  ->  y [N,Co,OH,OW]
+ *   OH = (H + 2*pad_h - dil_h*(KH-1) - 1) / stride_h + 1   (same for OW)
+ *
+ * Backward: dx (CONV2D_BWD_DATA) and dw/dbias (CONV2D_BWD_WEIGHT), each only
+ * when that input requires grad. The kernels read w and bias contiguous; a
+ * non-contiguous weight or bias is copied once in the forward and the copy is
+ * kept for the backward.
+ */
+#include "ops/ops.h"
+#include "autograd/autograd.h"
+#include "tensor/backend.h"
+
+static void conv2d_backward(os_node *n)
+{
+    const os_conv2d_params *p = n->params;
+    os_tensor *dy = n->out->grad;
+    os_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
+    os_tensor *wc = n->saved[0];
+
+    os_tensor *dx = os_grad_acc(x);
+    if (dx)
+        OS_RUN(CONV2D_BWD_DATA, p, dx, dy, wc);
+
+    os_tensor *dw = os_grad_acc(w);
+    os_tensor *db = os_grad_acc(b);
+    if (!dw && db) /* bias alone needs grad: the kernel still wants a dw target */
+        dw = os_tensor_zeros(w->ndim, w->shape);
+    if (dw)
+        OS_RUN(CONV2D_BWD_WEIGHT, p, dw, dy, x, db);
+}
+
+/* A contiguous version of t (t itself when it already is). */
+static os_tensor *contiguous(os_tensor *t)
+{
+    if (!t || os_is_contiguous(t))
+        return t;
+    os_tensor *c = os_tensor_like(t);
+    os_tensor_copy(c, t);
+    return c;
+}
+
+/* Output extent along one axis; <= 0 when the kernel does not fit. */
+static int out_size(int in, int k, int stride, int pad, int dil)
+{
+    long span = (long)in + 2L * pad - (long)dil * (k - 1) - 1;
+    return span < 0 ? 0 : (int)(span / stride + 1);
+}
+
+os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p)
+{
+    if (!x || !w || !p)
+        os_fatal("conv2d: x %s, w %s and params must be given", os_shape_str(x), os_shape_str(w));
+    if (x->ndim != 4 || w->ndim != 4)
+        os_fatal("conv2d: x %s and w %s must both be 4-D ([N,Ci,H,W] and [Co,Ci/groups,KH,KW])",
+                 os_shape_str(x), os_shape_str(w));
+    if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->pad_h < 0 ||
+        p->pad_w < 0 || p->groups < 1)
+        os_fatal("conv2d: invalid stride (%d,%d), padding (%d,%d), dilation (%d,%d) or groups %d "
+                 "for x %s w %s", p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dil_h, p->dil_w,
+                 p->groups, os_shape_str(x), os_shape_str(w));
+    int ci = x->shape[1], co = w->shape[0], g = p->groups;
+    if (co < 1 || w->shape[1] < 1 || w->shape[2] < 1 || w->shape[3] < 1)
+        os_fatal("conv2d: empty weight w %s (x %s)", os_shape_str(w), os_shape_str(x));
+    if (ci % g != 0 || co % g != 0)
+        os_fatal("conv2d: channels not divisible by groups %d: x %s w %s", g, os_shape_str(x),
+                 os_shape_str(w));
+    if (w->shape[1] != ci / g)
+        os_fatal("conv2d: weight expects %d input channels per group but x %s has %d/%d: w %s",
+                 w->shape[1], os_shape_str(x), ci, g, os_shape_str(w));
+    if (bias && (bias->ndim != 1 || bias->shape[0] != co))
+        os_fatal("conv2d: bias %s must be [%d] for w %s (x %s)", os_shape_str(bias), co,
+                 os_shape_str(w), os_shape_str(x));
+    if (w->device != x->device || (bias && bias->device != x->device))
+        os_fatal("conv2d: x %s, w %s and bias are on different devices", os_shape_str(x), os_shape_str(w));
+    int oh = out_size(x->shape[2], w->shape[2], p->stride_h, p->pad_h, p->dil_h);
+    int ow = out_size(x->shape[3], w->shape[3], p->stride_w, p->pad_w, p->dil_w);
+    if (oh <= 0 || ow <= 0)
+        os_fatal("conv2d: output size %dx%d <= 0 for x %s w %s (stride %d,%d pad %d,%d dilation %d,%d)",
+                 oh, ow, os_shape_str(x), os_shape_str(w), p->stride_h, p->stride_w, p->pad_h,
+                 p->pad_w, p->dil_h, p->dil_w);
+
+    os_tensor *wc = contiguous(w), *bc = contiguous(bias);
+    os_tensor *y = os_tensor_new4(x->shape[0], co, oh, ow);
+    OS_RUN(CONV2D_FWD, p, y, x, wc, bc);
+
+    os_tensor *in[3] = {x, w, bias};
+    os_node *n = os_tape_record("conv2d", conv2d_backward, y, bias ? 3 : 2, in, p, sizeof *p);
+    if (n)
+        n->saved[0] = wc;
+    return y;
+}
+
+os_tensor *os_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias,
+                     int stride, int pad, int dilation, int groups)
+{
+    os_conv2d_params p = {.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad,
+                          .dil_h = dilation, .dil_w = dilation, .groups = groups};
+    return os_conv2d_ex(x, w, bias, &p);
+}
