@@ -70,6 +70,7 @@ demo:
 ref:
 	@scripts/deps.sh ref
 	cd tests/ref && /usr/bin/python3 gen_engine.py
+	cd tests/ref && /usr/bin/python3 gen_supernet.py
 
 clean:
 	rm -rf build build-san
