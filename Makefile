@@ -24,7 +24,6 @@ LIB_SRC  := $(filter-out oneshot/main.c,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
-WHOLE    = -Wl,--whole-archive $(BUILD)/liboneshot.a -Wl,--no-whole-archive
 BENCH_SRC:= $(wildcard bench/*.c)
 
 .PHONY: all deps test bench demo fuzz clean ref
@@ -42,10 +41,10 @@ $(BUILD)/liboneshot.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/oneshot: $(BUILD)/obj/oneshot/main.o $(BUILD)/liboneshot.a
-	$(CC) $(LDFLAGS) $< $(WHOLE) -o $@ $(LDLIBS)
+	$(CC) $(LDFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/liboneshot.a
-	$(CC) $(LDFLAGS) $(TEST_OBJ) $(WHOLE) -o $@ $(LDLIBS) -lcriterion
+	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/liboneshot.a -o $@ $(LDLIBS) -lcriterion
 
 # Tests run from the repository root (fixtures are read from tests/ref/fixtures).
 test:
@@ -55,7 +54,7 @@ test:
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/liboneshot.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(WHOLE) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
 
 bench:
 	@scripts/deps.sh bench

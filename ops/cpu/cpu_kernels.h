@@ -1,14 +1,14 @@
 /* ops/cpu/cpu_kernels.h — the CPU backend's kernels, one per id in ops/kernels.def.
  * Kernel `fn` of OS_KERNEL(ID, fn, doc) is os_cpu_<fn>(const os_kargs *).
- * Declared weak: a kernel not yet written leaves a NULL table entry, which
- * os_dispatch reports by name instead of failing to link. */
+ * A backend may leave an entry NULL; os_dispatch then reports the kernel by
+ * name. The CPU backend has every one. */
 #ifndef OS_CPU_KERNELS_H
 #define OS_CPU_KERNELS_H
 
 #include "tensor/backend.h"
 #include "ops/ops.h"
 
-#define OS_KERNEL(name, fn, doc) void os_cpu_##fn(const os_kargs *a) __attribute__((weak));
+#define OS_KERNEL(name, fn, doc) void os_cpu_##fn(const os_kargs *a);
 #include "ops/kernels.def"
 #undef OS_KERNEL
 
