@@ -212,7 +212,10 @@ int main(void)
     double cache_triad, cache_copy, dram_copy;
     bandwidth(64L << 20, &dram_triad, &dram_copy);  /* 3 x 256 MB */
     bandwidth(1L << 20, &cache_triad, &cache_copy); /* 3 x 4 MB: the largest DARTS tensor */
-    printf("bench_norm_pool: %d threads\n", os_threads());
+    double load[1] = {0};
+    getloadavg(load, 1);
+    printf("bench_norm_pool: %d threads, load average %.2f on %d cpus%s\n", os_threads(), load[0],
+           omp_get_num_procs(), load[0] > 0.5 ? " (shared machine: other work skews these numbers)" : "");
     printf("  memory bandwidth: triad %.1f GB/s, copy %.1f GB/s (3 x 256 MB)\n", dram_triad, dram_copy);
     printf("  in-cache bandwidth: triad %.1f GB/s, copy %.1f GB/s (3 x 4 MB)\n", cache_triad, cache_copy);
     printf("  ratios below are against the 256 MB triad\n");

@@ -569,7 +569,9 @@ Test(norm_pool, misuse_is_reported)
     TU_EXPECT_FATAL(os_avg_pool2d(os_tensor_new4(1, 1, 9, 2), 5, 1, 1), "avg_pool2d", "larger", "[1,1,9,2]");
     TU_EXPECT_FATAL(os_max_pool2d(x, 3, 0, 1), "max_pool2d", "stride 0");
     TU_EXPECT_FATAL(os_max_pool2d(x, 0, 1, 0), "max_pool2d", "kernel 0");
+    TU_EXPECT_FATAL(os_max_pool2d(os_tensor_new4(1, 1, 3, 0), 2, 1, 1), "max_pool2d", "empty", "[1,1,3,0]");
     TU_EXPECT_FATAL(os_global_avg_pool(x3), "global_avg_pool", "[2,3,4]");
+    TU_EXPECT_FATAL(os_global_avg_pool(os_tensor_new4(2, 3, 0, 4)), "global_avg_pool", "empty", "[2,3,0,4]");
     os_step_reset();
 }
 

@@ -16,8 +16,10 @@
  *    scaled by 1 / (number of valid cells).
  *  - max backward: each window's first maximum found by a branch-free scan
  *    across the output row, then dy is scattered into dx.
- *  - avg backward: the transpose of the forward: dy / count of an output row
- *    is spread along a row buffer, which is then added to the kh input rows.
+ *  - avg backward (needs no x): the transpose of the forward. Stride 1, the
+ *    plane at once as two flat gathers (avgbwd_plane_s1); other strides, per
+ *    output row: dy / count spread along a row buffer, which is then added to
+ *    the kh input rows.
  * The copy also detects NaN: max pooling propagates NaN like PyTorch (a NaN
  * in the window wins), which plain compares do not, so a plane holding a NaN
  * is redone by the direct loops. Those loops also serve very wide inputs and
