@@ -443,6 +443,48 @@ Test(norm_pool, pool_wide_input_vs_naive)
     }
 }
 
+/* The kernels also honour count_include_pad (the op always passes 0):
+ * y = sum over the valid cells / k^2, and with dy = 1, dx = (number of
+ * windows covering the cell) / k^2. */
+Test(norm_pool, avg_kernels_count_include_pad)
+{
+    os_rng r;
+    os_rng_seed(&r, 64);
+    int shapes[2][4] = {{2, 3, 7, 5}, {1, 1, 3, 1100}}; /* fast path, direct loops */
+    for (int sh = 0; sh < 2; sh++)
+        for (int s = 1; s <= 2; s++) {
+            int NC = shapes[sh][0] * shapes[sh][1], H = shapes[sh][2], W = shapes[sh][3];
+            pool_cfg g = {3, s, 1};
+            int OH = out_size(H, g), OW = out_size(W, g);
+            os_pool_params p = {.kh = 3, .kw = 3, .stride = s, .pad = 1, .count_include_pad = 1};
+            os_tensor *x = tu_param(&r, 4, shapes[sh], -1, 1, 0);
+            os_tensor *y = os_tensor_new4(shapes[sh][0], shapes[sh][1], OH, OW);
+            os_tensor *dy = os_tensor_like(y), *dx = os_tensor_zeros(4, shapes[sh]);
+            long nx = os_numel(x), ny = os_numel(y);
+            float *want_y = calloc((size_t)ny, sizeof(float)), *want_dx = calloc((size_t)nx, sizeof(float));
+            for (int nc = 0; nc < NC; nc++)
+                for (int oh = 0; oh < OH; oh++)
+                    for (int ow = 0; ow < OW; ow++)
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) {
+                                int h = oh * s - 1 + i, w = ow * s - 1 + j;
+                                if (h < 0 || h >= H || w < 0 || w >= W)
+                                    continue;
+                                want_y[(nc * OH + oh) * OW + ow] += x->data[(nc * H + h) * W + w] / 9.0f;
+                                want_dx[(nc * H + h) * W + w] += 1.0f / 9.0f;
+                            }
+            OS_RUN(AVGPOOL_FWD, &p, y, x);
+            expect_close(y->data, want_y, ny, 1e-5f, "avg include-pad y");
+            os_tensor_fill(dy, 1.0f);
+            OS_RUN(AVGPOOL_BWD, &p, dx, dy);
+            expect_close(dx->data, want_dx, nx, 1e-5f, "avg include-pad dx");
+            free(want_y);
+            free(want_dx);
+            os_tensor_free(x);
+            os_step_reset();
+        }
+}
+
 /* taller than one row block of the kernels' buffers */
 Test(norm_pool, pool_tall_input_vs_naive)
 {
