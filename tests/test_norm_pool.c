@@ -201,6 +201,35 @@ Test(norm_pool, bn_train_forward_and_running_stats)
     os_step_reset();
 }
 
+/* a mean far from 0 against a small spread: the variance (seen through the
+ * running_var update) keeps its precision */
+Test(norm_pool, bn_train_large_mean)
+{
+    os_rng r;
+    os_rng_seed(&r, 13);
+    int N = 8, C = 2, H = 33, W = 31; /* runs longer than the kernel's float chunks */
+    os_tensor *x = tu_param4(&r, N, C, H, W, -0.1f, 0.1f, 0);
+    for (long i = 0; i < os_numel(x); i++)
+        x->data[i] += 1000.0f;
+    float rm0[2] = {0, 0}, rv0[2] = {0, 0}, want_rm[2] = {0, 0}, want_rv[2] = {0, 0}, got_rv[2];
+    os_tensor *rm = buffer_vec(C, rm0), *rv = buffer_vec(C, rv0);
+    float *want = malloc(sizeof(float) * (size_t)os_numel(x));
+    ref_bn_train(x->data, N, C, H, W, NULL, NULL, 1e-5f, 1.0f, want_rm, want_rv, want);
+    os_tensor *y = os_batch_norm(x, NULL, NULL, rm, rv, 1, 1.0f, 1e-5f); /* momentum 1: rv = unbiased var */
+    os_tensor_to_host(rv, got_rv);
+    for (int c = 0; c < C; c++)
+        cr_expect(fabsf(got_rv[c] - want_rv[c]) <= 1e-4f * want_rv[c], "var[%d] %.8g want %.8g", c, got_rv[c],
+                  want_rv[c]);
+    float *got = host_of(y);
+    expect_near(got, want, os_numel(x), 2e-3f, 0, "bn y, mean 1000"); /* x - mean loses ~1e-4 of 0.06 */
+    free(want);
+    free(got);
+    os_tensor_free(rm);
+    os_tensor_free(rv);
+    os_tensor_free(x);
+    os_step_reset();
+}
+
 Test(norm_pool, bn_eval_forward_uses_running_stats)
 {
     os_rng r;
