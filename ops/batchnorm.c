@@ -11,7 +11,9 @@
  *   eval:     the running statistics replace the batch ones (both required).
  * gamma, beta NULL: affine=False (gamma = 1, beta = 0, no parameters).
  * Gradients: dx (the full batch-statistics gradient in training mode), dgamma,
- * dbeta; the running buffers get none.
+ * dbeta; the running buffers get none. Eval-mode backward reads the running
+ * buffers themselves (not a copy): a training-mode call on the same buffers
+ * between this forward and backward would change them.
  */
 #include "ops/ops.h"
 #include "autograd/autograd.h"

@@ -37,6 +37,8 @@ static os_tensor *pool2d(const char *op, os_tensor *x, int k, int stride, int pa
     if (pad > k / 2)
         os_fatal("%s: padding %d exceeds half the kernel %d (x %s)", op, pad, k, os_shape_str(x));
     int H = x->shape[2], W = x->shape[3];
+    if (H < 1 || W < 1)
+        os_fatal("%s: x %s has an empty plane", op, os_shape_str(x));
     if (k > H + 2 * pad || k > W + 2 * pad)
         os_fatal("%s: kernel %d larger than the padded input (padding %d) of x %s", op, k, pad, os_shape_str(x));
     os_tensor *y = os_tensor_new4(x->shape[0], x->shape[1], (H + 2 * pad - k) / stride + 1,

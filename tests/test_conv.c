@@ -47,6 +47,16 @@ static const conv_case cases[] = {
     {2, 4, 6, 6, 4, 3, 3, P(1, 1, 1, 4), 0, 2},  /* x[:, :, 1:, 1:], depthwise */
     {2, 4, 7, 7, 4, 3, 3, P(2, 1, 1, 4), 1, 2},  /* x[:, :, 1:, 1:], depthwise stride 2 */
     {2, 4, 6, 6, 4, 3, 3, P(1, 0, 1, 4), 0, 2},  /* x[:, :, 1:, 1:], depthwise no pad */
+    /* depthwise, wide enough for the vector tiles (8 / 16 columns, 4-row
+     * blocks) plus leftover rows and columns */
+    {2, 3, 13, 19, 3, 3, 3, P(1, 1, 1, 3), 1, 0},
+    {1, 2, 11, 20, 2, 5, 5, P(1, 4, 2, 2), 0, 0},
+    {1, 2, 17, 18, 2, 5, 5, P(2, 2, 1, 2), 1, 0},
+    {1, 2, 20, 21, 2, 3, 3, P(2, 2, 2, 2), 0, 0},
+    {1, 2, 12, 17, 2, 3, 3, P(1, 0, 1, 2), 0, 0},
+    {1, 2, 10, 12, 2, 7, 7, P(1, 3, 1, 2), 0, 0},
+    {2, 3, 9, 18, 3, 3, 3, P(1, 1, 1, 3), 0, 2},
+    {1, 2, 9, 12, 2, 3, 3, P(1, 1, 1, 2), 1, 1},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -179,7 +189,7 @@ Test(conv, gradients_match_finite_differences)
         conv_inputs in = make_inputs(&c, 200 + k);
         os_tensor *inputs[3] = {in.x, in.w, in.b};
         char msg[512];
-        os_gradcheck_opts o = {.eps = 1e-2f, .atol = 1e-3f, .rtol = 1e-2f, .seed = 7};
+        os_gradcheck_opts o = {.eps = 1e-2f, .atol = 1e-3f, .rtol = 1e-2f, .max_elems = 160, .seed = 7};
         double worst = os_gradcheck(conv_fn, &c, c.bias ? 3 : 2, inputs, &o, msg, sizeof msg);
         cr_expect(worst <= 1.0, "case %d: %s (worst %.3g)", k, msg, worst);
         /* every input got a gradient */
@@ -247,6 +257,45 @@ Test(conv, gradients_only_where_required)
     os_step_reset();
 }
 
+/* Backward adds to existing gradients: a second backward pass without zeroing
+ * doubles dx, dw and dbias (every path). */
+Test(conv, backward_accumulates)
+{
+    static const conv_case ks[] = {
+        {2, 3, 9, 10, 4, 3, 3, P(1, 1, 1, 1), 1, 0},  /* im2col + GEMM */
+        {2, 4, 9, 10, 3, 1, 1, P(1, 0, 1, 1), 1, 0},  /* 1x1 in place */
+        {2, 3, 9, 10, 3, 3, 3, P(1, 1, 1, 3), 1, 0},  /* depthwise stride 1 */
+        {2, 3, 9, 10, 3, 3, 3, P(2, 1, 1, 3), 1, 0},  /* depthwise stride 2 */
+    };
+    for (int k = 0; k < (int)(sizeof ks / sizeof ks[0]); k++) {
+        conv_inputs in = make_inputs(&ks[k], 500 + k);
+        os_tensor *t[3] = {in.x, in.w, in.b};
+        float *first[3];
+        for (int pass = 0; pass < 2; pass++) {
+            os_tensor *y = os_conv2d_ex(in.x, in.w, in.b, &ks[k].p);
+            os_tensor *seed = os_tensor_like(y);
+            for (long i = 0; i < os_numel(seed); i++)
+                seed->data[i] = (float)((i * 5) % 9) - 4.0f;
+            os_backward_seeded(y, seed);
+            os_step_reset();
+            for (int j = 0; j < 3; j++) {
+                long n = os_numel(t[j]);
+                if (pass == 0) {
+                    first[j] = malloc(sizeof(float) * n);
+                    memcpy(first[j], t[j]->grad->data, sizeof(float) * n);
+                    continue;
+                }
+                for (long i = 0; i < n; i++)
+                    cr_expect(fabsf(t[j]->grad->data[i] - 2 * first[j][i]) <= 1e-4f * (1 + fabsf(first[j][i])),
+                              "case %d input %d elem %ld: %g after two passes, %g after one", k, j, i,
+                              t[j]->grad->data[i], first[j][i]);
+                free(first[j]);
+            }
+        }
+        free_inputs(&in);
+    }
+}
+
 /* The backward-data kernel accumulates into a strided dx exactly as into a
  * contiguous one (every path: depthwise stride 1 / 2, im2col, 1x1). */
 Test(conv, bwd_data_into_strided_dx)
@@ -256,8 +305,10 @@ Test(conv, bwd_data_into_strided_dx)
         {2, 4, 6, 6, 4, 3, 3, P(2, 1, 1, 4), 0, 0},
         {2, 4, 6, 6, 3, 3, 3, P(1, 1, 2, 1), 0, 0},
         {2, 4, 6, 6, 3, 1, 1, P(1, 0, 1, 1), 0, 0},
+        {1, 3, 9, 18, 3, 3, 3, P(1, 1, 1, 3), 0, 0},
+        {1, 3, 9, 18, 3, 5, 5, P(2, 2, 1, 3), 0, 0},
     };
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < (int)(sizeof ks / sizeof ks[0]); k++) {
         const conv_case *c = &ks[k];
         conv_inputs in = make_inputs(c, 300 + k);
         int oh = out_dim(c->h, c->kh, c->p.stride_h, c->p.pad_h, c->p.dil_h);

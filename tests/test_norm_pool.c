@@ -16,13 +16,19 @@ static float *host_of(const os_tensor *t)
     return h;
 }
 
-static void expect_close(const float *a, const float *b, long n, float tol, const char *what)
+/* |a - b| <= atol + rtol * |b| everywhere (NaN matches NaN) */
+static void expect_near(const float *a, const float *b, long n, float atol, float rtol, const char *what)
 {
     for (long i = 0; i < n; i++)
-        if (!(fabsf(a[i] - b[i]) <= tol * (1.0f + fabsf(b[i])))) {
+        if (!(fabsf(a[i] - b[i]) <= atol + rtol * fabsf(b[i])) && !(isnan(a[i]) && isnan(b[i]))) {
             cr_expect(0, "%s: element %ld: got %.7g want %.7g", what, i, a[i], b[i]);
             return;
         }
+}
+
+static void expect_close(const float *a, const float *b, long n, float tol, const char *what)
+{
+    expect_near(a, b, n, tol, tol, what);
 }
 
 /* a persistent, non-trainable [C] buffer (running stats) */
@@ -66,7 +72,8 @@ typedef struct {
 
 static int out_size(int L, pool_cfg g) { return (L + 2 * g.p - g.k) / g.s + 1; }
 
-/* y = max / mean (padding excluded) over windows; y [N,C,OH,OW] */
+/* y = max / mean (padding excluded) over windows; y [N,C,OH,OW]. As in
+ * PyTorch, a NaN in a window is its maximum. */
 static void ref_pool(const float *x, int N, int C, int H, int W, pool_cfg g, int is_max, float *y)
 {
     int OH = out_size(H, g), OW = out_size(W, g);
@@ -81,14 +88,15 @@ static void ref_pool(const float *x, int N, int C, int H, int W, pool_cfg g, int
                         if (h < 0 || h >= H || w < 0 || w >= W)
                             continue;
                         double v = x[(nc * H + h) * W + w];
-                        acc = is_max ? (v > acc ? v : acc) : acc + v;
+                        acc = is_max ? ((v > acc || isnan(v)) ? v : acc) : acc + v;
                         cnt++;
                     }
                 y[(nc * OH + oh) * OW + ow] = (float)(is_max ? acc : acc / cnt);
             }
 }
 
-/* dx += dy routed to the first max of each window (max) or spread /count (avg) */
+/* dx += dy routed to the first max of each window (max; the last NaN if any,
+ * as PyTorch's scan `v > max || isnan(v)` gives) or spread / count (avg) */
 static void ref_pool_bwd(const float *x, const float *dy, int N, int C, int H, int W, pool_cfg g,
                          int is_max, float *dx)
 {
@@ -105,7 +113,7 @@ static void ref_pool_bwd(const float *x, const float *dy, int N, int C, int H, i
                         if (h < 0 || h >= H || w < 0 || w >= W)
                             continue;
                         int at = (nc * H + h) * W + w;
-                        if (best < 0 || x[at] > m) {
+                        if (best < 0 || x[at] > m || isnan(x[at])) {
                             best = at;
                             m = x[at];
                         }
@@ -187,6 +195,35 @@ Test(norm_pool, bn_train_forward_and_running_stats)
     }
     os_tensor_free(gamma);
     os_tensor_free(beta);
+    os_tensor_free(rm);
+    os_tensor_free(rv);
+    os_tensor_free(x);
+    os_step_reset();
+}
+
+/* a mean far from 0 against a small spread: the variance (seen through the
+ * running_var update) keeps its precision */
+Test(norm_pool, bn_train_large_mean)
+{
+    os_rng r;
+    os_rng_seed(&r, 13);
+    int N = 8, C = 2, H = 33, W = 31; /* runs longer than the kernel's float chunks */
+    os_tensor *x = tu_param4(&r, N, C, H, W, -0.1f, 0.1f, 0);
+    for (long i = 0; i < os_numel(x); i++)
+        x->data[i] += 1000.0f;
+    float rm0[2] = {0, 0}, rv0[2] = {0, 0}, want_rm[2] = {0, 0}, want_rv[2] = {0, 0}, got_rv[2];
+    os_tensor *rm = buffer_vec(C, rm0), *rv = buffer_vec(C, rv0);
+    float *want = malloc(sizeof(float) * (size_t)os_numel(x));
+    ref_bn_train(x->data, N, C, H, W, NULL, NULL, 1e-5f, 1.0f, want_rm, want_rv, want);
+    os_tensor *y = os_batch_norm(x, NULL, NULL, rm, rv, 1, 1.0f, 1e-5f); /* momentum 1: rv = unbiased var */
+    os_tensor_to_host(rv, got_rv);
+    for (int c = 0; c < C; c++)
+        cr_expect(fabsf(got_rv[c] - want_rv[c]) <= 1e-4f * want_rv[c], "var[%d] %.8g want %.8g", c, got_rv[c],
+                  want_rv[c]);
+    float *got = host_of(y);
+    expect_near(got, want, os_numel(x), 2e-3f, 0, "bn y, mean 1000"); /* x - mean loses ~1e-4 of 0.06 */
+    free(want);
+    free(got);
     os_tensor_free(rm);
     os_tensor_free(rv);
     os_tensor_free(x);
@@ -373,18 +410,26 @@ Test(norm_pool, strided_views_match_contiguous)
 
 /* ---- pooling: forward and backward against naive loops ------------------------------------- */
 
-static void pool_vs_ref(int N, int C, int H, int W, pool_cfg g, int is_max, unsigned seed)
+/* nan > 0: that many NaNs at random places */
+static void pool_vs_ref_nan(int N, int C, int H, int W, pool_cfg g, int is_max, unsigned seed, int nan)
 {
     os_rng r;
     os_rng_seed(&r, seed);
     os_tensor *x = separated_param(&r, N, C, H, W);
+    if (nan && H > 200) /* tall planes: one NaN, in the kernels' last row block */
+        x->data[(H - 5) * W + 3] = NAN;
+    else
+        for (int i = 0; i < nan; i++)
+            x->data[os_rng_below(&r, (uint32_t)os_numel(x))] = NAN;
     os_tensor *y = is_max ? os_max_pool2d(x, g.k, g.s, g.p) : os_avg_pool2d(x, g.k, g.s, g.p);
     int OH = out_size(H, g), OW = out_size(W, g);
     cr_assert(y->shape[2] == OH && y->shape[3] == OW, "output %s, want %dx%d", os_shape_str(y), OH, OW);
     long ny = os_numel(y), nx = os_numel(x);
     float *want = malloc(sizeof(float) * (size_t)ny), *got = host_of(y);
     ref_pool(x->data, N, C, H, W, g, is_max, want);
-    expect_close(got, want, ny, 1e-5f, is_max ? "max pool y" : "avg pool y");
+    /* the separated values grow with the tensor: sums lose 1e-7 of the largest */
+    float atol = 1e-6f * 0.05f * (float)nx;
+    expect_near(got, want, ny, atol, 1e-5f, is_max ? "max pool y" : "avg pool y");
 
     os_tensor *seed_t = os_tensor_like(y);
     for (long i = 0; i < ny; i++)
@@ -400,6 +445,11 @@ static void pool_vs_ref(int N, int C, int H, int W, pool_cfg g, int is_max, unsi
     free(dx);
     os_tensor_free(x);
     os_step_reset();
+}
+
+static void pool_vs_ref(int N, int C, int H, int W, pool_cfg g, int is_max, unsigned seed)
+{
+    pool_vs_ref_nan(N, C, H, W, g, is_max, seed, 0);
 }
 
 Test(norm_pool, pool_forward_backward_vs_naive)
@@ -420,6 +470,70 @@ Test(norm_pool, pool_wide_input_vs_naive)
         pool_vs_ref(1, 2, 4, 1100, a, is_max, 61);
         pool_vs_ref(1, 1, 9, 2100, b, is_max, 62);
     }
+}
+
+/* The kernels also honour count_include_pad (the op always passes 0):
+ * y = sum over the valid cells / k^2, and with dy = 1, dx = (number of
+ * windows covering the cell) / k^2. */
+Test(norm_pool, avg_kernels_count_include_pad)
+{
+    os_rng r;
+    os_rng_seed(&r, 64);
+    int shapes[2][4] = {{2, 3, 7, 5}, {1, 1, 3, 1100}}; /* fast path, direct loops */
+    for (int sh = 0; sh < 2; sh++)
+        for (int s = 1; s <= 2; s++) {
+            int NC = shapes[sh][0] * shapes[sh][1], H = shapes[sh][2], W = shapes[sh][3];
+            pool_cfg g = {3, s, 1};
+            int OH = out_size(H, g), OW = out_size(W, g);
+            os_pool_params p = {.kh = 3, .kw = 3, .stride = s, .pad = 1, .count_include_pad = 1};
+            os_tensor *x = tu_param(&r, 4, shapes[sh], -1, 1, 0);
+            os_tensor *y = os_tensor_new4(shapes[sh][0], shapes[sh][1], OH, OW);
+            os_tensor *dy = os_tensor_like(y), *dx = os_tensor_zeros(4, shapes[sh]);
+            long nx = os_numel(x), ny = os_numel(y);
+            float *want_y = calloc((size_t)ny, sizeof(float)), *want_dx = calloc((size_t)nx, sizeof(float));
+            for (int nc = 0; nc < NC; nc++)
+                for (int oh = 0; oh < OH; oh++)
+                    for (int ow = 0; ow < OW; ow++)
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) {
+                                int h = oh * s - 1 + i, w = ow * s - 1 + j;
+                                if (h < 0 || h >= H || w < 0 || w >= W)
+                                    continue;
+                                want_y[(nc * OH + oh) * OW + ow] += x->data[(nc * H + h) * W + w] / 9.0f;
+                                want_dx[(nc * H + h) * W + w] += 1.0f / 9.0f;
+                            }
+            OS_RUN(AVGPOOL_FWD, &p, y, x);
+            expect_close(y->data, want_y, ny, 1e-5f, "avg include-pad y");
+            os_tensor_fill(dy, 1.0f);
+            OS_RUN(AVGPOOL_BWD, &p, dx, dy);
+            expect_close(dx->data, want_dx, nx, 1e-5f, "avg include-pad dx");
+            free(want_y);
+            free(want_dx);
+            os_tensor_free(x);
+            os_step_reset();
+        }
+}
+
+/* taller than one row block of the kernels' buffers */
+Test(norm_pool, pool_tall_input_vs_naive)
+{
+    pool_cfg cfgs[] = {{3, 1, 1}, {3, 2, 1}, {5, 2, 2}};
+    for (int i = 0; i < 3; i++)
+        for (int is_max = 0; is_max < 2; is_max++)
+            pool_vs_ref(1, 2, 230, 40, cfgs[i], is_max, 63 + (unsigned)i);
+}
+
+/* a NaN is the maximum of every window holding it (forward and backward);
+ * the average propagates it */
+Test(norm_pool, pool_nan_like_pytorch)
+{
+    pool_cfg cfgs[] = {{3, 1, 1}, {3, 2, 1}, {2, 2, 0}};
+    for (int i = 0; i < 3; i++)
+        for (int is_max = 0; is_max < 2; is_max++) {
+            pool_vs_ref_nan(2, 3, 7, 5, cfgs[i], is_max, 70 + (unsigned)i, 4);
+            pool_vs_ref_nan(1, 1, 230, 40, cfgs[i], is_max, 73 + (unsigned)i, 3);
+            pool_vs_ref_nan(1, 1, 3, 1100, cfgs[i], is_max, 76 + (unsigned)i, 3);
+        }
 }
 
 /* ties go to the first maximum (row-major in the window); -inf windows to the
@@ -526,7 +640,9 @@ Test(norm_pool, misuse_is_reported)
     TU_EXPECT_FATAL(os_avg_pool2d(os_tensor_new4(1, 1, 9, 2), 5, 1, 1), "avg_pool2d", "larger", "[1,1,9,2]");
     TU_EXPECT_FATAL(os_max_pool2d(x, 3, 0, 1), "max_pool2d", "stride 0");
     TU_EXPECT_FATAL(os_max_pool2d(x, 0, 1, 0), "max_pool2d", "kernel 0");
+    TU_EXPECT_FATAL(os_max_pool2d(os_tensor_new4(1, 1, 3, 0), 2, 1, 1), "max_pool2d", "empty", "[1,1,3,0]");
     TU_EXPECT_FATAL(os_global_avg_pool(x3), "global_avg_pool", "[2,3,4]");
+    TU_EXPECT_FATAL(os_global_avg_pool(os_tensor_new4(2, 3, 0, 4)), "global_avg_pool", "empty", "[2,3,0,4]");
     os_step_reset();
 }
 

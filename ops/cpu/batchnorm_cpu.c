@@ -1,11 +1,14 @@
 /* ops/cpu/batchnorm_cpu.c — batch norm kernels (see ops/batchnorm.c for the maths).
  *
  * One OpenMP task per channel: a channel's N*H*W values are reduced in a fixed
- * order (8 double lanes, summed at the end), so results do not depend on the
- * thread count. Training forward reads x twice (statistics, then normalise)
- * and writes y once; training backward reads dy and x twice and dx once. A
- * channel is N planes of H*W values: at the DARTS shapes (64 x 1024 floats)
- * the second read comes from the core's L2.
+ * order, so results do not depend on the thread count: runs of at most CHUNK
+ * values are summed in float (SIMD lanes), each run's sum is added in double.
+ * The statistics pass sums x - (the channel's first value), so a mean far
+ * from 0 costs no precision in the variance.
+ * Training forward reads x twice (statistics, then normalise) and writes y
+ * once; training backward reads dy and x twice and dx once. A channel is N
+ * planes of H*W values: at the DARTS shapes (64 x 1024 floats) the second
+ * read comes from the core's L2.
  *
  * Planes are walked as runs of contiguous values: the whole plane when every
  * operand stores it densely, else row by row (views: channel slices, spatial
@@ -15,7 +18,7 @@
 
 #include <math.h>
 
-#define LANES 8
+#define CHUNK 512 /* values summed in float (SIMD lanes) before the partial moves to double */
 
 /* How one (n, c) plane is walked: `rows` runs of `len` values, run r of
  * tensor t starting at t->data + n*s0 + c*s1 + r*s2, values s3 apart. */
@@ -48,48 +51,54 @@ static inline float vec_at(const os_tensor *v, int c, float dflt)
     return v ? v->data[c * v->stride[0]] : dflt;
 }
 
-static inline double lanes_sum(const double *l)
+/* s += sum(x - k), q += sum((x - k)^2) over one run */
+static void run_sums(const float *x, long es, int len, float k, double *s, double *q)
 {
-    double s = 0;
-    for (int j = 0; j < LANES; j++)
-        s += l[j];
-    return s;
-}
-
-/* s += x, q += x^2 over one run (lane-wise, in double) */
-static void run_sums(const float *x, long es, int len, double *s, double *q)
-{
-    int i = 0;
-    if (es == 1)
-        for (; i + LANES <= len; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                double v = x[i + j];
-                s[j] += v;
-                q[j] += v * v;
+    for (int c0 = 0; c0 < len; c0 += CHUNK) {
+        int n = len - c0 < CHUNK ? len - c0 : CHUNK;
+        const float *p = x + (long)c0 * es;
+        float fs = 0, fq = 0;
+        if (es == 1) {
+#pragma omp simd reduction(+ : fs, fq)
+            for (int i = 0; i < n; i++) {
+                float v = p[i] - k;
+                fs += v;
+                fq += v * v;
             }
-    for (; i < len; i++) {
-        double v = x[i * es];
-        s[i % LANES] += v;
-        q[i % LANES] += v * v;
+        } else {
+            for (int i = 0; i < n; i++) {
+                float v = p[i * es] - k;
+                fs += v;
+                fq += v * v;
+            }
+        }
+        *s += fs;
+        *q += fq;
     }
 }
 
-/* s += dy, q += dy * (x - mean) over one run (lane-wise, in double) */
+/* s += sum(dy), q += sum(dy * (x - mean)) over one run */
 static void run_dsums(const float *dy, long ds, const float *x, long xs, int len, float mean,
                       double *s, double *q)
 {
-    int i = 0;
-    if (ds == 1 && xs == 1)
-        for (; i + LANES <= len; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                double g = dy[i + j];
-                s[j] += g;
-                q[j] += g * (double)(x[i + j] - mean);
+    for (int c0 = 0; c0 < len; c0 += CHUNK) {
+        int n = len - c0 < CHUNK ? len - c0 : CHUNK;
+        const float *g = dy + (long)c0 * ds, *p = x + (long)c0 * xs;
+        float fs = 0, fq = 0;
+        if (ds == 1 && xs == 1) {
+#pragma omp simd reduction(+ : fs, fq)
+            for (int i = 0; i < n; i++) {
+                fs += g[i];
+                fq += g[i] * (p[i] - mean);
             }
-    for (; i < len; i++) {
-        double g = dy[i * ds];
-        s[i % LANES] += g;
-        q[i % LANES] += g * (double)(x[i * xs] - mean);
+        } else {
+            for (int i = 0; i < n; i++) {
+                fs += g[i * ds];
+                fq += g[i * ds] * (p[i * xs] - mean);
+            }
+        }
+        *s += fs;
+        *q += fq;
     }
 }
 
@@ -143,15 +152,19 @@ void os_cpu_bn_fwd_train(const os_kargs *a)
 
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        double s[LANES] = {0}, q[LANES] = {0};
+        /* sums of x - k, k = the channel's first value: no cancellation when
+         * the mean is large against the spread */
+        long xs0;
+        float k = *run_ptr(x, 0, c, 0, &xs0);
+        double s = 0, q = 0;
         for (int n = 0; n < x->shape[0]; n++)
             for (int r = 0; r < pw.rows; r++) {
                 long xs;
                 const float *xp = run_ptr(x, n, c, r, &xs);
-                run_sums(xp, xs, pw.len, s, q);
+                run_sums(xp, xs, pw.len, k, &s, &q);
             }
-        double mu = lanes_sum(s) / (double)m;
-        double var = lanes_sum(q) / (double)m - mu * mu;
+        double d = s / (double)m, mu = (double)k + d;
+        double var = q / (double)m - d * d;
         if (var < 0)
             var = 0;
         double is = 1.0 / sqrt(var + (double)p->eps);
@@ -204,15 +217,12 @@ static void bn_backward(const os_kargs *a, int train, float eps)
         float g = vec_at(gamma, c, 1.0f);
         double sdy = 0, sdyx = 0;
         if (dgamma || dbeta || (dx && train)) {
-            double s[LANES] = {0}, q[LANES] = {0};
             for (int n = 0; n < x->shape[0]; n++)
                 for (int r = 0; r < pw.rows; r++) {
                     long ds, xs;
                     const float *dp = run_ptr(dy, n, c, r, &ds), *xp = run_ptr(x, n, c, r, &xs);
-                    run_dsums(dp, ds, xp, xs, pw.len, mu, s, q);
+                    run_dsums(dp, ds, xp, xs, pw.len, mu, &sdy, &sdyx);
                 }
-            sdy = lanes_sum(s);
-            sdyx = lanes_sum(q);
         }
         if (dbeta)
             dbeta->data[c * dbeta->stride[0]] += (float)sdy;

@@ -22,7 +22,9 @@
 #include <string.h>
 
 /* fused multiply-add where the target has it (ISO C modes default to off) */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
+#endif
 
 #define INLINE static inline __attribute__((always_inline))
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
@@ -45,15 +47,15 @@ typedef struct {
 } padded;
 
 /* The buffer for a padded image of hp x wp split into s column phases. */
-static padded padded_shape(int hp, int wp, int s)
+static inline padded padded_shape(int hp, int wp, int s)
 {
     return (padded){NULL, hp, (wp + s - 1) / s, s};
 }
 
-static size_t padded_size(const padded *p) { return (size_t)p->rows * p->cols * p->phases; }
+static inline size_t padded_size(const padded *p) { return (size_t)p->rows * p->cols * p->phases; }
 
 /* Offset of padded column q, relative to a row start. */
-static long col_offset(const padded *p, int q)
+static inline long col_offset(const padded *p, int q)
 {
     return (long)(q % p->phases) * p->rows * p->cols + q / p->phases;
 }
@@ -61,8 +63,7 @@ static long col_offset(const padded *p, int q)
 /* Write plane x [h,w] (strides rs, cs) at (top, left) of the padded image.
  * Only those cells are written; the rest of the buffer keeps its zeros (set
  * once per thread; all planes of a call cover the same cells). */
-SIMD_CLONES
-static void load_padded(const padded *p, const float *x, long rs, long cs, int h, int w, int top, int left)
+INLINE void load_padded(const padded *p, const float *x, long rs, long cs, int h, int w, int top, int left)
 {
     int wp = p->cols * p->phases;
     int nr = h < p->rows - top ? h : p->rows - top;
@@ -86,7 +87,7 @@ static void load_padded(const padded *p, const float *x, long rs, long cs, int h
 }
 
 /* dx [h,w] (strides rs, cs) += the padded image's cells at (top + iy, left + ix). */
-static void add_from_padded(float *dx, long rs, long cs, int h, int w, const padded *p, int top, int left)
+INLINE void add_from_padded(float *dx, long rs, long cs, int h, int w, const padded *p, int top, int left)
 {
     int wp = p->cols * p->phases;
     int nr = h < p->rows - top ? h : p->rows - top;
@@ -219,7 +220,7 @@ INLINE void fwd_generic(const float *restrict src, long srs, const long *restric
 }
 
 /* 1 or 2 when tap kx sits at toff[0] + kx * that, else 0 */
-static int tap_step(const long *toff, int kw, int dw)
+static inline int tap_step(const long *toff, int kw, int dw)
 {
     if (dw > 2)
         return 0;
@@ -229,8 +230,7 @@ static int tap_step(const long *toff, int kw, int dw)
     return dw;
 }
 
-SIMD_CLONES
-static void fwd_plane(const float *src, long srs, const long *toff, int dw, float *out, long ors,
+INLINE void fwd_plane(const float *src, long srs, const long *toff, int dw, float *out, long ors,
                       int oh, int ow, int sh, int dh, const float *k, int kh, int kw, float init,
                       int accumulate)
 {
@@ -264,47 +264,110 @@ static void tap_offsets(long *toff, const padded *p, int kw, int dw, int left)
         toff[kx] = p ? col_offset(p, left + kx * dw) : (long)left + (long)kx * dw;
 }
 
+/* This thread's share [*a, *b) of n items (static, so fixed for a thread count). */
+static void my_range(long n, long *a, long *b)
+{
+    long t = omp_get_thread_num(), nt = omp_get_num_threads();
+    *a = n * t / nt;
+    *b = n * (t + 1) / nt;
+}
+
+/* What the per-thread workers need; pad.data is set per thread. */
+typedef struct {
+    const os_conv_geom *c;
+    const os_tensor *x;  /* forward and backward weight input (any strides) */
+    os_tensor *dx;       /* backward data output (any strides) */
+    float *y;            /* forward output, contiguous */
+    const float *dy;     /* contiguous */
+    const float *w;      /* [C,1,KH,KW] */
+    const float *bias;   /* [C] or NULL */
+    float *dw;           /* [C,1,KH,KW] */
+    const long *toff;    /* tap offsets in the padded (or in-place) rows */
+    padded pad;          /* per-thread padded plane; data NULL: read x in place */
+} dw_job;
+
+/* forward over planes [p0, p1) of [N*C] */
+SIMD_CLONES
+static void fwd_planes(const dw_job *j, padded xp, long p0, long p1)
+{
+    const os_conv_geom *c = j->c;
+    const os_tensor *x = j->x;
+    int kk = c->kh * c->kw;
+    long ohw = (long)c->oh * c->ow;
+    for (long p = p0; p < p1; p++) {
+        int n = (int)(p / c->co), ch = (int)(p % c->co);
+        const float *xs = x->data + n * x->stride[0] + ch * x->stride[1];
+        const float *src = xs;
+        long srs = x->stride[2];
+        if (xp.data) {
+            load_padded(&xp, xs, x->stride[2], x->stride[3], c->h, c->w, c->ph, c->pw);
+            src = xp.data;
+            srs = xp.cols;
+        }
+        fwd_plane(src, srs, j->toff, c->dw, j->y + p * ohw, c->ow, c->oh, c->ow, c->sh, c->dh,
+                  j->w + (long)ch * kk, c->kh, c->kw, j->bias ? j->bias[ch] : 0.0f, 0);
+    }
+}
+
 /* y [N,C,OH,OW] contiguous = dwconv(x [N,C,H,W] any strides, w [C,1,KH,KW]) + bias [C] | NULL */
 void os_cpu_conv2d_dw_fwd(const os_conv_geom *c, os_tensor *y, const os_tensor *x,
                           const float *w, const float *bias)
 {
-    int T = os_threads(), kk = c->kh * c->kw;
+    int T = os_threads();
     /* no padding, stride 1 and unit column stride: read x in place */
     int in_place = c->ph == 0 && c->pw == 0 && c->sw == 1 && (x->stride[3] == 1 || c->w == 1);
     padded shape = padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
                                 (c->ow - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
     size_t psz = in_place ? 0 : padded_size(&shape);
     float *scratch = psz ? os_step_alloc_data(OS_CPU, sizeof(float) * psz * (size_t)T) : NULL;
-    long toff[c->kw];
+    long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, in_place ? NULL : &shape, c->kw, c->dw, 0);
-    long ohw = (long)c->oh * c->ow, planes = (long)c->n * c->co;
+    dw_job j = {.c = c, .x = x, .y = y->data, .w = w, .bias = bias, .toff = toff, .pad = shape};
 
 #pragma omp parallel num_threads(T)
     {
-        padded xp = shape;
+        padded xp = j.pad;
         xp.data = scratch ? scratch + psz * (size_t)omp_get_thread_num() : NULL;
         if (xp.data)
             memset(xp.data, 0, sizeof(float) * psz);
-#pragma omp for schedule(static)
-        for (long p = 0; p < planes; p++) {
-            int n = (int)(p / c->co), ch = (int)(p % c->co);
-            const float *xs = x->data + n * x->stride[0] + ch * x->stride[1];
-            const float *src = xs;
-            long srs = x->stride[2];
-            if (xp.data) {
-                load_padded(&xp, xs, x->stride[2], x->stride[3], c->h, c->w, c->ph, c->pw);
-                src = xp.data;
-                srs = xp.cols;
-            }
-            fwd_plane(src, srs, toff, c->dw, y->data + p * ohw, c->ow, c->oh, c->ow, c->sh, c->dh,
-                      w + (long)ch * kk, c->kh, c->kw, bias ? bias[ch] : 0.0f, 0);
-        }
+        long p0, p1;
+        my_range((long)c->n * c->co, &p0, &p1);
+        fwd_planes(&j, xp, p0, p1);
     }
 }
 
 /* ---- backward data ------------------------------------------------------------ */
-/* stride 1: dx(iy,ix) += sum_{ky,kx} w[KH-1-ky,KW-1-kx] * dyq(iy+ph+ky*dh, ix+pw+kx*dw),
- * dyq = dy with (KH-1)*dh rows and (KW-1)*dw columns of zeros on each side. */
+/* stride 1, planes [p0, p1): dx(iy,ix) += sum_{ky,kx} w[KH-1-ky,KW-1-kx] * dyq(iy+ph+ky*dh, ix+pw+kx*dw),
+ * dyq = dy with (KH-1)*dh rows and (KW-1)*dw columns of zeros on each side.
+ * kf: room for one flipped filter; tmp: an H*W plane when dx rows are strided. */
+SIMD_CLONES
+static void bwd_data1_planes(const dw_job *j, padded dyq, float *kf, float *tmp, long p0, long p1)
+{
+    const os_conv_geom *c = j->c;
+    os_tensor *dx = j->dx;
+    int kk = c->kh * c->kw, eh = (c->kh - 1) * c->dh, ew = (c->kw - 1) * c->dw;
+    long ohw = (long)c->oh * c->ow;
+    for (long p = p0; p < p1; p++) {
+        int n = (int)(p / c->co), ch = (int)(p % c->co);
+        const float *k = j->w + (long)ch * kk;
+        for (int t = 0; t < kk; t++) /* flip both axes */
+            kf[t] = k[kk - 1 - t];
+        load_padded(&dyq, j->dy + p * ohw, c->ow, 1, c->oh, c->ow, eh, ew);
+        float *d = dx->data + n * dx->stride[0] + ch * dx->stride[1];
+        const float *src = dyq.data + (long)c->ph * dyq.cols;
+        if (!tmp) {
+            fwd_plane(src, dyq.cols, j->toff, c->dw, d, dx->stride[2], c->h, c->w, 1, c->dh, kf,
+                      c->kh, c->kw, 0.0f, 1);
+        } else {
+            fwd_plane(src, dyq.cols, j->toff, c->dw, tmp, c->w, c->h, c->w, 1, c->dh, kf, c->kh,
+                      c->kw, 0.0f, 0);
+            for (int iy = 0; iy < c->h; iy++)
+                for (int ix = 0; ix < c->w; ix++)
+                    d[iy * dx->stride[2] + ix * dx->stride[3]] += tmp[iy * c->w + ix];
+        }
+    }
+}
+
 static void bwd_data_stride1(const os_conv_geom *c, os_tensor *dx, const float *dy, const float *w)
 {
     int T = os_threads(), kk = c->kh * c->kw;
@@ -314,42 +377,24 @@ static void bwd_data_stride1(const os_conv_geom *c, os_tensor *dx, const float *
     size_t qsz = padded_size(&shape), tsz = direct ? 0 : (size_t)c->h * c->w;
     size_t per = qsz + (size_t)kk + tsz;
     float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T);
-    long toff[c->kw];
+    long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, &shape, c->kw, c->dw, c->pw);
-    long ohw = (long)c->oh * c->ow, planes = (long)c->n * c->co;
+    dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape};
 
 #pragma omp parallel num_threads(T)
     {
-        padded dyq = shape;
+        padded dyq = j.pad;
         dyq.data = scratch + per * (size_t)omp_get_thread_num();
-        float *kf = dyq.data + qsz, *tmp = kf + kk;
+        float *kf = dyq.data + qsz;
         memset(dyq.data, 0, sizeof(float) * qsz);
-#pragma omp for schedule(static)
-        for (long p = 0; p < planes; p++) {
-            int n = (int)(p / c->co), ch = (int)(p % c->co);
-            const float *k = w + (long)ch * kk;
-            for (int t = 0; t < kk; t++) /* flip both axes */
-                kf[t] = k[kk - 1 - t];
-            load_padded(&dyq, dy + p * ohw, c->ow, 1, c->oh, c->ow, eh, ew);
-            float *d = dx->data + n * dx->stride[0] + ch * dx->stride[1];
-            const float *src = dyq.data + (long)c->ph * dyq.cols;
-            if (direct) {
-                fwd_plane(src, dyq.cols, toff, c->dw, d, dx->stride[2], c->h, c->w, 1, c->dh, kf, c->kh,
-                          c->kw, 0.0f, 1);
-            } else {
-                fwd_plane(src, dyq.cols, toff, c->dw, tmp, c->w, c->h, c->w, 1, c->dh, kf, c->kh, c->kw,
-                          0.0f, 0);
-                for (int iy = 0; iy < c->h; iy++)
-                    for (int ix = 0; ix < c->w; ix++)
-                        d[iy * dx->stride[2] + ix * dx->stride[3]] += tmp[iy * c->w + ix];
-            }
-        }
+        long p0, p1;
+        my_range((long)c->n * c->co, &p0, &p1);
+        bwd_data1_planes(&j, dyq, kf, direct ? NULL : kf + kk, p0, p1);
     }
 }
 
 /* xp(oy*sh + ky*dh, tap kx of ox) += k[ky,kx] * g(oy, ox) for one plane */
-SIMD_CLONES
-static void scatter_plane(float *xp, long srs, const long *toff, const float *g, int oh, int ow,
+INLINE void scatter_plane(float *xp, long srs, const long *toff, const float *g, int oh, int ow,
                           int sh, int dh, const float *k, int kh, int kw)
 {
     for (int oy = 0; oy < oh; oy++) {
@@ -367,31 +412,43 @@ static void scatter_plane(float *xp, long srs, const long *toff, const float *g,
     }
 }
 
-/* any stride: scatter dy * w into a zeroed padded plane, then add its interior to dx */
+/* any stride, planes [p0, p1): scatter dy * w into a zeroed padded plane, then
+ * add its interior to dx */
+SIMD_CLONES
+static void scatter_planes(const dw_job *j, padded dxp, long p0, long p1)
+{
+    const os_conv_geom *c = j->c;
+    os_tensor *dx = j->dx;
+    int kk = c->kh * c->kw;
+    long ohw = (long)c->oh * c->ow;
+    for (long p = p0; p < p1; p++) {
+        int n = (int)(p / c->co), ch = (int)(p % c->co);
+        memset(dxp.data, 0, sizeof(float) * padded_size(&dxp));
+        scatter_plane(dxp.data, dxp.cols, j->toff, j->dy + p * ohw, c->oh, c->ow, c->sh, c->dh,
+                      j->w + (long)ch * kk, c->kh, c->kw);
+        add_from_padded(dx->data + n * dx->stride[0] + ch * dx->stride[1], dx->stride[2],
+                        dx->stride[3], c->h, c->w, &dxp, c->ph, c->pw);
+    }
+}
+
 static void bwd_data_scatter(const os_conv_geom *c, os_tensor *dx, const float *dy, const float *w)
 {
-    int T = os_threads(), kk = c->kh * c->kw;
+    int T = os_threads();
     padded shape = padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
                                 (c->ow - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
     size_t psz = padded_size(&shape);
     float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * psz * (size_t)T);
-    long toff[c->kw];
+    long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, &shape, c->kw, c->dw, 0);
-    long ohw = (long)c->oh * c->ow, planes = (long)c->n * c->co;
+    dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape};
 
 #pragma omp parallel num_threads(T)
     {
-        padded dxp = shape;
+        padded dxp = j.pad;
         dxp.data = scratch + psz * (size_t)omp_get_thread_num();
-#pragma omp for schedule(static)
-        for (long p = 0; p < planes; p++) {
-            int n = (int)(p / c->co), ch = (int)(p % c->co);
-            memset(dxp.data, 0, sizeof(float) * psz);
-            scatter_plane(dxp.data, dxp.cols, toff, dy + p * ohw, c->oh, c->ow, c->sh, c->dh,
-                          w + (long)ch * kk, c->kh, c->kw);
-            add_from_padded(dx->data + n * dx->stride[0] + ch * dx->stride[1], dx->stride[2],
-                            dx->stride[3], c->h, c->w, &dxp, c->ph, c->pw);
-        }
+        long p0, p1;
+        my_range((long)c->n * c->co, &p0, &p1);
+        scatter_planes(&j, dxp, p0, p1);
     }
 }
 
@@ -472,8 +529,7 @@ INLINE void wgrad_generic(const float *src, long srs, const long *toff, const fl
         }
 }
 
-SIMD_CLONES
-static void wgrad_plane(const float *src, long srs, const long *toff, int dw, const float *g, int oh,
+INLINE void wgrad_plane(const float *src, long srs, const long *toff, int dw, const float *g, int oh,
                         int ow, int sh, int dh, vf *accv, float *accs, int kh, int kw)
 {
     int step = tap_step(toff, kw, dw);
@@ -499,8 +555,44 @@ static void wgrad_plane(const float *src, long srs, const long *toff, int dw, co
 #undef OS_WG
 }
 
+/* backward weight for channels [c0, c1): all images, in order. accv, accs:
+ * room for KH*KW vector and scalar sums. */
+SIMD_CLONES
+static void wgrad_channels(const dw_job *j, padded xp, vf *accv, float *accs, long c0, long c1)
+{
+    const os_conv_geom *c = j->c;
+    const os_tensor *x = j->x;
+    int kk = c->kh * c->kw;
+    long ohw = (long)c->oh * c->ow;
+    for (long ch = c0; ch < c1; ch++) {
+        for (int t = 0; t < kk; t++) {
+            accv[t] = (vf){0};
+            accs[t] = 0.0f;
+        }
+        for (int n = 0; n < c->n; n++) {
+            const float *xs = x->data + n * x->stride[0] + ch * x->stride[1];
+            const float *src = xs;
+            long srs = x->stride[2];
+            if (xp.data) {
+                load_padded(&xp, xs, x->stride[2], x->stride[3], c->h, c->w, c->ph, c->pw);
+                src = xp.data;
+                srs = xp.cols;
+            }
+            wgrad_plane(src, srs, j->toff, c->dw, j->dy + ((long)n * c->co + ch) * ohw, c->oh,
+                        c->ow, c->sh, c->dh, accv, accs, c->kh, c->kw);
+        }
+        for (int t = 0; t < kk; t++) {
+            float s = accs[t];
+            for (int e = 0; e < VW; e++)
+                s += accv[t][e];
+            j->dw[ch * kk + t] += s;
+        }
+    }
+}
+
 /* dw [C,1,KH,KW] += sum_{n,oy,ox} dy[n,c](oy,ox) * xpad[n,c](oy*sh+ky*dh, ox*sw+kx*dw);
- * dy [N,C,OH,OW] contiguous, x [N,C,H,W] any strides. */
+ * dy [N,C,OH,OW] contiguous, x [N,C,H,W] any strides. Channels are split over
+ * threads; each channel's sums run over the images in order (deterministic). */
 void os_cpu_conv2d_dw_bwd_weight(const os_conv_geom *c, float *dw, const float *dy, const os_tensor *x)
 {
     int T = os_threads(), kk = c->kh * c->kw;
@@ -512,40 +604,21 @@ void os_cpu_conv2d_dw_bwd_weight(const os_conv_geom *c, float *dw, const float *
     size_t per = (size_t)kk * (VW + 1) + psz;
     per = (per + 15) & ~(size_t)15; /* keep every thread's vectors 64-byte aligned */
     float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T);
-    long toff[c->kw];
+    long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, in_place ? NULL : &shape, c->kw, c->dw, 0);
-    long ohw = (long)c->oh * c->ow;
+    dw_job j = {.c = c, .x = x, .dy = dy, .dw = dw, .toff = toff, .pad = shape};
 
 #pragma omp parallel num_threads(T)
     {
         float *base = scratch + per * (size_t)omp_get_thread_num();
         vf *accv = (vf *)base;
         float *accs = base + (size_t)kk * VW;
-        padded xp = shape;
+        padded xp = j.pad;
         xp.data = psz ? accs + kk : NULL;
         if (xp.data)
             memset(xp.data, 0, sizeof(float) * psz);
-#pragma omp for schedule(static)
-        for (int ch = 0; ch < c->co; ch++) {
-            memset(base, 0, sizeof(float) * (size_t)kk * (VW + 1));
-            for (int n = 0; n < c->n; n++) {
-                const float *xs = x->data + n * x->stride[0] + ch * x->stride[1];
-                const float *src = xs;
-                long srs = x->stride[2];
-                if (xp.data) {
-                    load_padded(&xp, xs, x->stride[2], x->stride[3], c->h, c->w, c->ph, c->pw);
-                    src = xp.data;
-                    srs = xp.cols;
-                }
-                wgrad_plane(src, srs, toff, c->dw, dy + ((long)n * c->co + ch) * ohw, c->oh, c->ow, c->sh,
-                            c->dh, accv, accs, c->kh, c->kw);
-            }
-            for (int t = 0; t < kk; t++) {
-                float s = accs[t];
-                for (int j = 0; j < VW; j++)
-                    s += accv[t][j];
-                dw[(long)ch * kk + t] += s;
-            }
-        }
+        long c0, c1;
+        my_range(c->co, &c0, &c1);
+        wgrad_channels(&j, xp, accv, accs, c0, c1);
     }
 }
