@@ -65,6 +65,7 @@ static const flag flags[] = {
     F("log-every", T_INT, log_every, FIT, "print a line every N steps when not on a terminal"),
     F("val-batches", T_INT, val_batches, TRAIN, "validation batches per epoch (0 = all)"),
     F("limit-steps", T_INT, limit_steps, FIT, "at most N steps per epoch (0 = all; for quick runs)"),
+    F("stop-after", T_INT, stop_after, FIT, "stop as if interrupted after N steps of this invocation (0 = never)"),
 };
 #undef F
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))

@@ -33,7 +33,7 @@ typedef struct os_config {
     float auxiliary_weight, drop_path, label_smoothing;
     int cutout, crop_pad, flip;
     /* running */
-    int log_every, val_batches, limit_steps, max_per_class_test;
+    int log_every, val_batches, limit_steps, max_per_class_test, stop_after;
 } os_config;
 
 /* Defaults for a command (strategy-specific ones are filled by os_config_finish). */

@@ -180,7 +180,7 @@ int os_cmd_train(os_config *c)
     if (c->limit_steps > 0 && c->limit_steps < steps)
         steps = c->limit_steps;
     int nbv = search ? os_loader_batches_per_epoch(d.al) : 1;
-    int tty = isatty(STDERR_FILENO);
+    int tty = isatty(STDERR_FILENO), steps_here = 0;
     printf("%s: %d epochs x %d steps, batch %d, %d threads; run dir %s\n", search ? "search" : "retrain",
            c->epochs, steps, c->batch, os_threads(), dir);
     fflush(stdout);
@@ -242,6 +242,8 @@ int os_cmd_train(os_config *c)
                        step + 1, steps, pr.loss_sum / pr.seen, 100.0 * pr.correct / pr.seen, n / dt, e);
                 fflush(stdout);
             }
+            if (c->stop_after > 0 && ++steps_here >= c->stop_after)
+                stop_requested = SIGINT;
             if (stop_requested) {
                 pr.epoch = epoch;
                 pr.batch = step + 1;
