@@ -102,6 +102,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             saved.cmd = c;
+            saved.stop_after = 0; /* a one-off for the invocation that stopped */
             if (os_config_parse(&saved, argc, argv, 2)) {
                 fprintf(stderr, "oneshot: %s\n", os_last_error());
                 return 2;
