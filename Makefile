@@ -6,7 +6,7 @@
 #   make demo       a short real DARTS search on Fashion-MNIST
 CC      ?= cc
 BUILD   ?= build
-OPT     ?= -O3 -march=x86-64-v2 -mtune=native
+OPT     ?= -O3 -march=native
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
            -fopenmp -I. -I/usr/include/stb $(OPT) -g
 LDLIBS  += -lopenblas -lstb -lcjson -lz -lm -lpthread -fopenmp

@@ -37,7 +37,14 @@ const char *os_kernel_name(int k)
 
 void os_dispatch(int k, const os_kargs *a)
 {
-    const os_backend *b = os_backend_get(a->t[0] ? a->t[0]->device : OS_CPU);
+    /* the device of the first tensor given (an optional operand may be NULL) */
+    os_device dev = OS_CPU;
+    for (int i = 0; i < 8; i++)
+        if (a->t[i]) {
+            dev = a->t[i]->device;
+            break;
+        }
+    const os_backend *b = os_backend_get(dev);
     if (k < 0 || k >= OS_K_COUNT || !b->kernels[k])
         os_fatal("dispatch: backend '%s' has no kernel %s", b->name, os_kernel_name(k));
     b->kernels[k](a);

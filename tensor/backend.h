@@ -45,7 +45,8 @@ void os_backend_register(os_device dev, const os_backend *b);
 const os_backend *os_backend_get(os_device dev);
 const char *os_kernel_name(int kernel);
 
-/* Run kernel k on the device of a->t[0]. Fatal if that device lacks it. */
+/* Run kernel k on the device of the first non-NULL tensor. Fatal if that
+ * device lacks it. */
 void os_dispatch(int k, const os_kargs *a);
 
 /* Convenience: dispatch with tensors listed inline. */
