@@ -163,6 +163,11 @@ int os_cmd_train(os_config *c)
             rc = 1;
             goto done;
         }
+        if (os_trim_metrics(dir, pr.epoch)) {
+            fprintf(stderr, "oneshot: --resume %s: %s\n", c->resume, os_last_error());
+            rc = 1;
+            goto done;
+        }
         printf("resumed %s at epoch %d, step %d\n", dir, pr.epoch, pr.batch);
     } else if (os_write_config(c, dir, nw, na, &d)) {
         fprintf(stderr, "oneshot: %s\n", os_last_error());
