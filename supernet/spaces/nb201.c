@@ -196,7 +196,7 @@ static int load_arch(const char *src, int *fixed)
         }
         for (int jj = 1; jj < 4 && !rc; jj++)
             for (int ii = 0; ii < jj && !rc; ii++) {
-                char key[8];
+                char key[24];
                 snprintf(key, sizeof key, "%d_%d", jj, ii);
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
                 int k = -1;
@@ -266,7 +266,7 @@ static int nb_build(os_net *net, const os_space_opts *o)
                 for (int i = 0; i < j; i++) {
                     nb_edge_t *e = &cell->edges[nb_edge(j, i)];
                     if (d->search) {
-                        char label[8];
+                        char label[24];
                         snprintf(label, sizeof label, "%d_%d", j, i);
                         e->choice = os_net_layer_choice(net, &r, label, NB_NUM_OPS, nb_names);
                         for (int k = 0; k < NB_NUM_OPS; k++) {
@@ -296,7 +296,7 @@ static int nb_export(const os_net *net, int max_skip, char **json_out)
     for (int j = 1; j < 4; j++) {
         o += snprintf(str + o, sizeof str - o, "%s|", j > 1 ? "+" : "");
         for (int i = 0; i < j; i++) {
-            char label[8];
+            char label[24];
             snprintf(label, sizeof label, "%d_%d", j, i);
             int ci = os_net_find_choice(net, label);
             if (ci < 0) {
