@@ -545,7 +545,7 @@ Test(export, nb201_arch_string_round_trip)
         int e = 0;
         for (int j = 1; j < 4; j++)
             for (int i = 0; i < j; i++, e++) {
-                char label[8];
+                char label[24];
                 snprintf(label, sizeof label, "%d_%d", j, i);
                 os_choice *c = &sup.choices[os_net_find_choice(&sup, label)];
                 for (int k = 0; k < 5; k++)
@@ -560,7 +560,7 @@ Test(export, nb201_arch_string_round_trip)
         e = 0;
         for (int jj = 1; jj < 4; jj++)
             for (int i = 0; i < jj; i++, e++) {
-                char label[8];
+                char label[24];
                 snprintf(label, sizeof label, "%d_%d", jj, i);
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(arch, label);
                 cr_expect(cJSON_IsString(v) && !strcmp(v->valuestring, NB_OPS[archs[a][e]]), "%s", label);

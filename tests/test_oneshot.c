@@ -237,13 +237,13 @@ static void resume_equivalence(const char *strategy, const int *stops, int n_sto
         os_progress p = cu_load_checkpoint(s);
         cr_expect(p.epoch == where[i][0] && p.batch == where[i][1], "stop %d: checkpoint at epoch %d batch %d, "
                   "expected %d %d", i, p.epoch, p.batch, where[i][0], where[i][1]);
-        char tag[8];
+        char tag[16];
         snprintf(tag, sizeof tag, "r%d", i);
         if (i + 1 < n_stops)
             cr_assert_eq(cu_run(dir, tag, NULL, "train --resume %s --stop-after %d", s, stops[i + 1]), 130);
         else
             cr_assert_eq(cu_run(dir, tag, NULL, "train --resume %s", s), 0);
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "r%d.out", i);
         char *out = cu_slurp2(dir, name);
         cr_expect(strstr(out, "resumed"), "%s", out);
