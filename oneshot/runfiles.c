@@ -199,6 +199,41 @@ int os_append_metrics(const char *dir, const os_epoch_record *r, const os_net *n
     return rc;
 }
 
+int os_trim_metrics(const char *dir, int epochs_done)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char *keep = NULL, *line = NULL;
+    size_t kept = 0, cap = 0;
+    int dropped = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *e = cJSON_GetObjectItem(j, "epoch");
+        if (cJSON_IsNumber(e) && e->valueint > epochs_done) {
+            dropped++;
+        } else {
+            keep = realloc(keep, kept + (size_t)len + 1);
+            memcpy(keep + kept, line, (size_t)len);
+            kept += (size_t)len;
+        }
+        cJSON_Delete(j);
+    }
+    free(line);
+    fclose(f);
+    int rc = 0;
+    if (dropped) {
+        keep = realloc(keep, kept + 1);
+        keep[kept] = 0;
+        rc = os_write_file_atomic(path, keep);
+    }
+    free(keep);
+    return rc;
+}
+
 int os_export_run_arch(const os_space *space, const os_net *net, int max_skip, const char *dir, int verbose)
 {
     char *txt = NULL;

@@ -23,6 +23,10 @@ int os_write_config(const os_config *c, const char *dir, long n_weights, long n_
 int os_write_arch_copy(const os_config *c, const char *dir, char *path, size_t n);
 /* Append one line to DIR/metrics.jsonl (alpha probabilities if net given). */
 int os_append_metrics(const char *dir, const os_epoch_record *r, const os_net *net);
+/* Resume: drop the lines of epochs after `epochs_done` (written after the
+ * checkpoint that is resumed from, e.g. when its save failed), so that the
+ * file keeps one line per epoch. A missing file is fine. */
+int os_trim_metrics(const char *dir, int epochs_done);
 /* Export the searched architecture to DIR/arch.json; print it when verbose. */
 int os_export_run_arch(const os_space *space, const os_net *net, int max_skip, const char *dir, int verbose);
 /* Write a whole file atomically (temp + fsync + rename). */

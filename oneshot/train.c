@@ -131,7 +131,8 @@ int os_cmd_train(os_config *c)
             os_run_data_close(&d);
             return 1;
         }
-        so.arch_json = arch_path;
+        /* built from what the user gave (errors name it); a resume reads the run's copy */
+        so.arch_json = c->resume[0] ? arch_path : c->arch;
     }
     os_net net;
     if (space->build(&net, &so)) {
@@ -163,7 +164,12 @@ int os_cmd_train(os_config *c)
             rc = 1;
             goto done;
         }
-        printf("resumed %s at epoch %d, step %d\n", dir, pr.epoch, pr.batch);
+        if (os_trim_metrics(dir, pr.epoch)) {
+            fprintf(stderr, "oneshot: --resume %s: %s\n", c->resume, os_last_error());
+            rc = 1;
+            goto done;
+        }
+        printf("resumed %s after %d epoch(s) and %d step(s) of the next\n", dir, pr.epoch, pr.batch);
     } else if (os_write_config(c, dir, nw, na, &d)) {
         fprintf(stderr, "oneshot: %s\n", os_last_error());
         rc = 1;
@@ -217,8 +223,13 @@ int os_cmd_train(os_config *c)
             os_step_result r = os_weight_step(&net, wopt, &tb, &ctx, search ? 0.0f : c->auxiliary_weight,
                                               c->label_smoothing, c->grad_clip);
             if (!isfinite(r.loss)) {
-                fprintf(stderr, "\noneshot: loss is %f at epoch %d step %d; stopping. The last good checkpoint "
-                                "(%s, epoch %d) is kept.\n", r.loss, epoch, step, ckpt, pr.epoch);
+                /* epochs and steps counted from 1, as in the progress lines */
+                fprintf(stderr, "\noneshot: loss is %f at epoch %d/%d step %d/%d; stopping. ", r.loss, epoch + 1,
+                        c->epochs, step + 1, steps);
+                if (access(ckpt, F_OK) == 0)
+                    fprintf(stderr, "The last checkpoint (%s) is kept.\n", ckpt);
+                else
+                    fprintf(stderr, "No checkpoint was written yet.\n");
                 rc = 1;
                 break;
             }
@@ -252,8 +263,9 @@ int os_cmd_train(os_config *c)
                     fprintf(stderr, "\noneshot: interrupted, and saving the checkpoint failed: %s\n", os_last_error());
                     rc = 1;
                 } else {
-                    fprintf(stderr, "\noneshot: interrupted; checkpoint saved at epoch %d step %d. Continue with: "
-                                    "oneshot %s --resume %s\n", epoch, step + 1, search ? "train" : "retrain", dir);
+                    fprintf(stderr, "\noneshot: interrupted; checkpoint saved at epoch %d/%d step %d/%d. Continue "
+                                    "with: oneshot %s --resume %s\n", epoch + 1, c->epochs, step + 1, steps,
+                            search ? "train" : "retrain", dir);
                     rc = 130;
                 }
                 break;

@@ -141,14 +141,14 @@ int os_genotype_from_json(const cJSON *j, os_genotype *g)
         j = inner;
     /* every key must be one this space knows */
     for (const cJSON *it = j->child; it; it = it->next) {
-        int t, node, k;
+        int node, k, end = -1;
         char kind[8], tname[8];
-        if (sscanf(it->string, "%7[a-z]/%5[a-z]_%d_%d", tname, kind, &node, &k) != 4 ||
-            (strcmp(tname, "normal") && strcmp(tname, "reduce")) ||
+        /* the whole key must match: "normal/op_2_0x" is not "normal/op_2_0" */
+        if (sscanf(it->string, "%7[a-z]/%5[a-z]_%d_%d%n", tname, kind, &node, &k, &end) != 4 ||
+            it->string[end] != 0 || (strcmp(tname, "normal") && strcmp(tname, "reduce")) ||
             (strcmp(kind, "op") && strcmp(kind, "input")) || node < 2 || node > 5 || k < 0 || k > 1)
             return os_error("architecture: unknown key '%s' (cifar_cell expects normal|reduce/op_N_K "
                             "and normal|reduce/input_N_K with N in 2..5, K in 0..1)", it->string);
-        (void)t;
     }
     char key[48];
     for (int t = 0; t < 2; t++)
@@ -169,8 +169,8 @@ int os_genotype_from_json(const cJSON *j, os_genotype *g)
                 const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, key);
                 if (cJSON_IsArray(in) && cJSON_GetArraySize(in) == 1)
                     in = cJSON_GetArrayItem(in, 0);
-                if (!cJSON_IsNumber(in))
-                    return os_error("architecture: key '%s' is missing or not [index]", key);
+                if (!cJSON_IsNumber(in) || in->valuedouble != (double)in->valueint)
+                    return os_error("architecture: key '%s' is missing or not [index] (an integer)", key);
                 if (in->valueint < 0 || in->valueint >= node)
                     return os_error("architecture: key '%s': input %d out of range 0..%d", key,
                                     in->valueint, node - 1);

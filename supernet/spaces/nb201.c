@@ -146,16 +146,20 @@ static int parse_arch_str(const char *s, int *fixed)
                     k = o;
             if (k < 0)
                 return os_error("nb201 arch string: unknown op '%.*s' on edge %d_%d", (int)(t - p), p, j, i);
-            int src = atoi(t + 1);
+            char *end;
+            long src = strtol(t + 1, &end, 10);
+            if (end == t + 1 || *end != '|')
+                return os_error("nb201 arch string '%s': edge %d_%d: expected ~<input>| after '%.*s'", s, j, i,
+                                (int)(t - p), p);
             if (src != i)
-                return os_error("nb201 arch string: edge %d_%d names input %d", j, i, src);
+                return os_error("nb201 arch string: edge %d_%d names input %ld", j, i, src);
             fixed[nb_edge(j, i)] = k;
-            p = strchr(t, '|');
-            if (!p)
-                return os_error("nb201 arch string '%s': unterminated edge %d_%d", s, j, i);
+            p = end;
         }
         p++;
     }
+    if (*p)
+        return os_error("nb201 arch string '%s': unexpected text after the last node: '%s'", s, p);
     return 0;
 }
 
@@ -173,6 +177,10 @@ static int load_arch(const char *src, int *fixed)
     cJSON *j = cJSON_Parse(buf);
     if (!j)
         return os_error("%s: malformed JSON", src);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return os_error("%s: expected a JSON object (labels j_i, or \"arch_str\")", src);
+    }
     int rc = 0;
     const cJSON *as = cJSON_GetObjectItemCaseSensitive(j, "arch_str");
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(j, "arch");
@@ -188,15 +196,18 @@ static int load_arch(const char *src, int *fixed)
         }
         for (int jj = 1; jj < 4 && !rc; jj++)
             for (int ii = 0; ii < jj && !rc; ii++) {
-                char key[8];
+                char key[24];
                 snprintf(key, sizeof key, "%d_%d", jj, ii);
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
                 int k = -1;
                 for (int o = 0; v && cJSON_IsString(v) && o < NB_NUM_OPS; o++)
                     if (!strcmp(v->valuestring, nb_names[o]))
                         k = o;
-                if (k < 0)
-                    rc = os_error("%s: key '%s' is missing or names an op nb201 lacks", src, key);
+                if (!cJSON_IsString(v))
+                    rc = os_error("%s: key '%s' is missing or not a string", src, key);
+                else if (k < 0)
+                    rc = os_error("%s: key '%s': unknown op '%s' (nb201 has none, skip_connect, nor_conv_1x1, "
+                                  "nor_conv_3x3, avg_pool_3x3)", src, key, v->valuestring);
                 else
                     fixed[nb_edge(jj, ii)] = k;
             }
@@ -255,7 +266,7 @@ static int nb_build(os_net *net, const os_space_opts *o)
                 for (int i = 0; i < j; i++) {
                     nb_edge_t *e = &cell->edges[nb_edge(j, i)];
                     if (d->search) {
-                        char label[8];
+                        char label[24];
                         snprintf(label, sizeof label, "%d_%d", j, i);
                         e->choice = os_net_layer_choice(net, &r, label, NB_NUM_OPS, nb_names);
                         for (int k = 0; k < NB_NUM_OPS; k++) {
@@ -285,7 +296,7 @@ static int nb_export(const os_net *net, int max_skip, char **json_out)
     for (int j = 1; j < 4; j++) {
         o += snprintf(str + o, sizeof str - o, "%s|", j > 1 ? "+" : "");
         for (int i = 0; i < j; i++) {
-            char label[8];
+            char label[24];
             snprintf(label, sizeof label, "%d_%d", j, i);
             int ci = os_net_find_choice(net, label);
             if (ci < 0) {
