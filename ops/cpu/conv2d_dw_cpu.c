@@ -5,9 +5,13 @@
  * buffer, which also absorbs any input strides. For a column stride s > 1 the
  * buffer is split into s column phases (column q goes to phase q % s at q / s),
  * so that every inner loop reads consecutive floats whatever the stride. The
- * loops work on 8-float vectors (GCC vector extensions) with the taps of 3x3
- * and 5x5 filters unrolled; the hot functions are compiled for AVX-512, AVX2
- * and baseline x86-64 and picked at load time (target_clones).
+ * loops work on 8-float vectors (GCC vector extensions; 16-float blocks too
+ * where AVX-512 is present) with 3x3 and 5x5 filters specialised: the forward
+ * computes tiles of 4 output rows x 1-2 vectors in registers, the weight
+ * gradient keeps all KH*KW sums of a column block in registers. Each thread
+ * takes a fixed range of planes (or channels) and runs it inside one function
+ * compiled for AVX-512, AVX2 and baseline x86-64, picked at load time
+ * (target_clones; off under AddressSanitizer).
  *
  *   forward      y[n,c](oy,ox) = b[c] + sum_{ky,kx} w[c,ky,kx] * xpad(oy*sh + ky*dh, ox*sw + kx*dw)
  *   bwd data     stride 1: dx = the same loop over dy padded by (k-1)*d, with
