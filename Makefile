@@ -4,6 +4,7 @@
 #   make test SANITIZE=1   the same suite under AddressSanitizer + UBSan
 #   make bench      microbenchmarks
 #   make demo       a short real DARTS search on Fashion-MNIST
+#   make fuzz       libFuzzer runs of the dataset readers (FUZZ_SECONDS=60 each)
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3 -march=native
@@ -65,6 +66,12 @@ demo:
 	@scripts/deps.sh demo
 	$(MAKE) $(BUILD)/oneshot
 	scripts/demo.sh
+
+# libFuzzer harnesses of the dataset readers, FUZZ_SECONDS each, one at a time.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/deps.sh fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ref:
 	@scripts/deps.sh ref

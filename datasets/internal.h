@@ -7,8 +7,9 @@
 /* Decompressed data is capped here (Fashion-MNIST's training images are 47 MB,
  * ImageNet-sized IDX files would not fit in memory anyway). */
 #define OS_DS_MAX_DECOMPRESSED ((size_t)1 << 32)
-/* Largest image accepted from a folder (pixels); stb_image's own cap is 2^24 a side. */
-#define OS_DS_MAX_IMAGE_PIXELS ((size_t)1 << 26)
+/* Largest image accepted from a folder: 2^24 pixels (4096 x 4096). A few
+ * hundred bytes of JPEG can declare a much larger image. */
+#define OS_DS_MAX_IMAGE_PIXELS ((size_t)1 << 24)
 
 /* Allocate pixels and labels for n images of c x h x w (zeroed dataset
  * fields first). Returns -1 with a message (naming `what`) when out of memory

@@ -57,6 +57,9 @@ static const conv_case cases[] = {
     {1, 2, 10, 12, 2, 7, 7, P(1, 3, 1, 2), 0, 0},
     {2, 3, 9, 18, 3, 3, 3, P(1, 1, 1, 3), 0, 2},
     {1, 2, 9, 12, 2, 3, 3, P(1, 1, 1, 2), 1, 1},
+    /* 32 + 8 + 3 and 32 + 5 columns: the 16-float blocks (AVX-512) as well */
+    {1, 2, 9, 43, 2, 3, 3, P(1, 1, 1, 2), 1, 0},
+    {1, 2, 6, 37, 2, 5, 5, P(1, 2, 1, 2), 0, 0},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -2,6 +2,7 @@
  * exactly; one corrupt variant per error path; detection; the real sets when
  * they are installed. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 
 #include "tests/ds_util.h"
@@ -469,10 +470,22 @@ Test(datasets, folder_errors)
     remove(p);
     du_path(p, sizeof p, root, "train/empty");
     rmdir(p);
-    /* undecodable: garbage behind a PNG signature; text named .jpg; a cut PNG */
+    /* undecodable: garbage behind a PNG signature; a broken zlib stream in a
+       well-formed chunk chain; text named .png; a cut PNG */
     du_write(root, "train/zebra/1.png", "\x89PNG\r\n\x1a\ngarbage-garbage", 23, 0);
     DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/zebra/1.png",
-                    "cannot decode");
+                    "corrupt PNG");
+    du_write_image(root, "train/zebra/1.png", 1, 0, 3, 6, 5);
+    uint8_t *png;
+    size_t png_len;
+    du_path(p, sizeof p, root, "train/zebra/1.png");
+    cr_assert_eq(os_read_file(p, &png, &png_len), 0);
+    cr_assert(memcmp(png + 37, "IDAT", 4) == 0, "stb writes IHDR then IDAT");
+    png[41] ^= 0xff; /* the zlib header byte */
+    du_write(root, "train/zebra/1.png", png, png_len, 0);
+    DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/zebra/1.png",
+                    "cannot decode PNG");
+    free(png);
     du_write_image(root, "train/zebra/1.png", 1, 0, 3, 6, 5);
     du_write(root, "train/ant/2.png", "hello, not an image", 19, 0);
     DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/ant/2.png",
@@ -481,7 +494,7 @@ Test(datasets, folder_errors)
     du_path(p, sizeof p, root, "train/zebra/2.png");
     cr_assert_eq(truncate(p, 60), 0);
     DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/zebra/2.png",
-                    "cannot decode");
+                    "truncated or corrupt PNG", "IDAT");
     /* when several images are bad, the first in file order is named */
     du_write(root, "train/ant/1.png", "BMxx", 4, 0);
     DU_EXPECT_ERROR(os_dataset_load(root, NULL, OS_SPLIT_TRAIN, &d), "train/ant/1.png");
@@ -616,4 +629,151 @@ Test(datasets_real, cifar10_jpg_subset)
                       m[k], sd[k]);
         os_dataset_free(&d);
     }
+}
+
+/* ---- single images, in memory ---------------------------------------------- */
+
+typedef struct {
+    uint8_t b[16384];
+    size_t n;
+} du_mem;
+
+static void du_to_mem(void *ctx, void *data, int size)
+{
+    du_mem *m = ctx;
+    cr_assert(m->n + (size_t)size <= sizeof m->b);
+    memcpy(m->b + m->n, data, (size_t)size);
+    m->n += (size_t)size;
+}
+
+static void mk_image_mem(du_mem *m, int kind, int c, int h, int w)
+{
+    uint8_t px[32 * 32 * 4];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++)
+                px[(y * w + x) * c + k] = du_img_px(1, 1, k, y, x);
+    m->n = 0;
+    int ok = kind == 0   ? stbi_write_png_to_func(du_to_mem, m, w, h, c, px, w * c)
+             : kind == 1 ? stbi_write_jpg_to_func(du_to_mem, m, w, h, c, px, 90)
+                         : stbi_write_bmp_to_func(du_to_mem, m, w, h, c, px);
+    cr_assert(ok);
+}
+
+Test(datasets, image_decode_errors)
+{
+    static du_mem m;
+    uint8_t *px;
+    int c, h, w;
+    for (int kind = 0; kind < 3; kind++) {
+        mk_image_mem(&m, kind, 3, 12, 10);
+        cr_assert_eq(os_image_decode(m.b, m.n, "img", 0, &px, &c, &h, &w), 0, "%s",
+                     os_last_error());
+        cr_expect(c == 3 && h == 12 && w == 10);
+        free(px);
+        /* cut in the middle of the pixel data */
+        DU_EXPECT_ERROR(os_image_decode(m.b, m.n * 2 / 3, "img", 0, &px, &c, &h, &w), "img");
+        const char *what = kind == 0 ? "truncated or corrupt PNG" : kind == 1 ? "truncated JPEG"
+                                                                       : "truncated BMP";
+        cr_expect(strstr(os_last_error(), what) != NULL, "'%s' lacks '%s'", os_last_error(), what);
+        DU_EXPECT_ERROR(os_image_decode(m.b, m.n, "img", 5, &px, &c, &h, &w), "5 channels");
+        cr_expect_null(px);
+    }
+    /* a JPEG Huffman table with more than 256 codes (stb_image 2.27 overflows) */
+    mk_image_mem(&m, 1, 3, 12, 10);
+    size_t at = 0;
+    while (at + 1 < m.n && !(m.b[at] == 0xff && m.b[at + 1] == 0xc4))
+        at++;
+    cr_assert(at + 21 < m.n, "no DHT segment");
+    for (int k = 0; k < 16; k++) /* counts of the first table: 16 x 20 = 320 codes */
+        m.b[at + 5 + k] = 20;
+    DU_EXPECT_ERROR(os_image_decode(m.b, m.n, "huff.jpg", 0, &px, &c, &h, &w), "huff.jpg",
+                    "Huffman table", "byte offset");
+    /* BMP whose header declares a giant image in a few bytes */
+    mk_image_mem(&m, 2, 3, 4, 4);
+    m.b[22] = 0xff, m.b[23] = 0xff, m.b[24] = 0x00, m.b[25] = 0x01; /* height 0x0100ffff */
+    DU_EXPECT_ERROR(os_image_decode(m.b, m.n, "big.bmp", 0, &px, &c, &h, &w), "big.bmp");
+}
+
+/* Inputs the fuzzers found (fuzz/regress/<harness>/): no crash, and an
+ * image that does decode has a sane shape. */
+Test(datasets, fuzz_regressions)
+{
+    const char *dirs[] = {"fuzz/regress/image"};
+    int seen = 0;
+    for (int d = 0; d < 1; d++) {
+        DIR *dp = opendir(dirs[d]);
+        if (!dp)
+            cr_skip_test("run from the repository root (no %s)", dirs[d]);
+        struct dirent *e;
+        while ((e = readdir(dp))) {
+            if (e->d_name[0] == '.')
+                continue;
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", dirs[d], e->d_name);
+            uint8_t *b, *px;
+            size_t len;
+            int c, h, w;
+            cr_assert_eq(os_read_file(p, &b, &len), 0, "%s", os_last_error());
+            /* the harness input: 1 byte channel request, then the file */
+            int r = os_image_decode(b + 1, len - 1, p, b[0] % 5, &px, &c, &h, &w);
+            if (r == 0) {
+                cr_expect(c >= 1 && c <= 4 && h > 0 && w > 0 && (size_t)h * w <= (1u << 24));
+                free(px);
+            } else {
+                cr_expect_null(px);
+            }
+            free(b);
+            seen++;
+        }
+        closedir(dp);
+    }
+    cr_expect_gt(seen, 0);
+}
+
+Test(datasets, more_error_paths)
+{
+    char dir[256], p[512];
+    du_tmpdir(dir, sizeof dir);
+    os_dataset d;
+    /* a file where the folder should be; bad options */
+    du_write(dir, "plain.txt", "x", 1, 0);
+    du_path(p, sizeof p, dir, "plain.txt");
+    DU_EXPECT_ERROR(os_dataset_load(p, NULL, OS_SPLIT_TRAIN, &d), "plain.txt", "not a folder");
+    os_load_opts o = {.split = (os_split)7};
+    DU_EXPECT_ERROR(os_dataset_load_opts(dir, &o, &d), "unknown split 7");
+    o = (os_load_opts){.max_per_class = -2};
+    DU_EXPECT_ERROR(os_dataset_load_opts(dir, &o, &d), "max_per_class");
+    /* IDX: labels but no images for the split; images of absurd size */
+    du_write_idx(dir, "x-images", "t10k-labels-idx1-ubyte", 2, 2, 2, LAB7, 0);
+    DU_EXPECT_ERROR(os_dataset_load(dir, "idx", OS_SPLIT_TEST, &d), "no IDX images file",
+                    "t10k-images-idx3-ubyte");
+    uint8_t hdr[16];
+    uint32_t dims[3] = {1, 70000, 2};
+    du_idx_header(hdr, 8, 3, dims);
+    uint8_t lab[9] = {0, 0, 8, 1, 0, 0, 0, 1, 0};
+    DU_EXPECT_ERROR(os_idx_decode(hdr, 16, "I", lab, 9, "L", 0, &d), "I", "70000x2", "too large");
+    uint8_t tiny[3] = {0, 0, 8};
+    DU_EXPECT_ERROR(os_idx_decode(tiny, 3, "I", lab, 9, "L", 0, &d), "I", "truncated IDX header");
+    /* images: a PNG header declaring 5000 x 5000, a BMP cut inside its header,
+       a BMP of 2 bits per pixel */
+    static const uint8_t png_big[45] = {
+        0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a,                       /* signature */
+        0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0x13, 0x88, 0, 0, 0x13, 0x88, /* 5000 x 5000 */
+        8, 2, 0, 0, 0, 0, 0, 0, 0,                                         /* RGB, CRC */
+        0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    uint8_t *px;
+    int c, h, w;
+    DU_EXPECT_ERROR(os_image_decode(png_big, 45, "big.png", 0, &px, &c, &h, &w), "big.png",
+                    "5000x5000", "too large");
+    DU_EXPECT_ERROR(os_image_decode(png_big, 33, "cut.png", 0, &px, &c, &h, &w), "cut.png",
+                    "byte offset 33", "no IEND");
+    uint8_t bmp[64] = {'B', 'M'};
+    DU_EXPECT_ERROR(os_image_decode(bmp, 20, "cut.bmp", 0, &px, &c, &h, &w), "cut.bmp",
+                    "truncated BMP header");
+    bmp[10] = 54, bmp[14] = 40, bmp[18] = 2, bmp[22] = 2, bmp[26] = 1, bmp[28] = 2;
+    DU_EXPECT_ERROR(os_image_decode(bmp, 64, "b2.bmp", 0, &px, &c, &h, &w), "b2.bmp",
+                    "2 bits per pixel");
+    cr_expect_null(d.pixels);
+    du_rmtree(dir);
 }

@@ -5,9 +5,13 @@
  * buffer, which also absorbs any input strides. For a column stride s > 1 the
  * buffer is split into s column phases (column q goes to phase q % s at q / s),
  * so that every inner loop reads consecutive floats whatever the stride. The
- * loops work on 8-float vectors (GCC vector extensions) with the taps of 3x3
- * and 5x5 filters unrolled; the hot functions are compiled for AVX-512, AVX2
- * and baseline x86-64 and picked at load time (target_clones).
+ * loops work on 8-float vectors (GCC vector extensions; 16-float blocks too
+ * where AVX-512 is present) with 3x3 and 5x5 filters specialised: the forward
+ * computes tiles of 4 output rows x 1-2 vectors in registers, the weight
+ * gradient keeps all KH*KW sums of a column block in registers. Each thread
+ * takes a fixed range of planes (or channels) and runs it inside one function
+ * compiled for AVX-512, AVX2 and baseline x86-64, picked at load time
+ * (target_clones; off under AddressSanitizer).
  *
  *   forward      y[n,c](oy,ox) = b[c] + sum_{ky,kx} w[c,ky,kx] * xpad(oy*sh + ky*dh, ox*sw + kx*dw)
  *   bwd data     stride 1: dx = the same loop over dy padded by (k-1)*d, with
@@ -36,6 +40,8 @@
 #define VW 8
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 typedef float vf_u __attribute__((vector_size(VW * sizeof(float)), aligned(4), may_alias));
+typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));
+typedef float vf16_u __attribute__((vector_size(16 * sizeof(float)), aligned(4), may_alias));
 #define VLOAD(p) (*(const vf_u *)(p))
 #define VSTORE(p, v) (*(vf_u *)(p) = (v))
 
@@ -112,39 +118,93 @@ INLINE void add_from_padded(float *dx, long rs, long cs, int h, int w, const pad
  * dilation, stride phases and padding). KH, KW <= 5 are compile-time too, so
  * the taps unroll. */
 
-/* One tile of RB output rows x CB vectors at (s, o): RB*CB*P independent sums
- * (P = 2 splits each over even / odd filter rows) so the FMA latency hides;
- * each filter weight is broadcast once per tile. */
-INLINE void fwd_tile(const float *restrict s, long rs_out, long rs_tap, const long *restrict to,
-                     float *restrict o, long ors, const float *restrict k, float init,
-                     int accumulate, const int KH, const int KW, const int DW, const int RB,
-                     const int CB, const int P)
-{
-    vf acc[2][4][2];
-    for (int q = 0; q < P; q++)
-        for (int r = 0; r < RB; r++)
-            for (int c = 0; c < CB; c++)
-                acc[q][r][c] = (vf){0};
-    for (int ky = 0; ky < KH; ky++)
-        for (int kx = 0; kx < KW; kx++) {
-            float w = k[ky * KW + kx];
-            long off = ky * rs_tap + (DW ? (long)kx * DW : to[kx]);
-            for (int r = 0; r < RB; r++)
-                for (int c = 0; c < CB; c++)
-                    acc[ky % P][r][c] += w * VLOAD(s + r * rs_out + off + c * VW);
-        }
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) {
-            float *d = o + r * ors + c * VW;
-            vf a = (vf){0} + init;
-            if (accumulate)
-                a = VLOAD(d);
-            a += acc[0][r][c];
-            if (P > 1)
-                a += acc[1][r][c];
-            VSTORE(d, a);
-        }
-}
+/* Output tiles at (s, o): tile4x2 = 4 rows x 2 vectors, tile4x1 = 4 rows x 1
+ * vector (sums split over even / odd filter rows), tile1 = 1 row x 1 vector
+ * (split likewise). Eight (or two) independent named sums hide the FMA
+ * latency; each weight is broadcast once per tile. Stamped out for 8-float
+ * vectors and, for AVX-512 machines, 16-float ones.
+ * Shared arguments: rs_out = input rows between output rows, rs_tap = between
+ * filter rows; tap kx at DW ? kx * DW : to[kx]; store = (accumulate ? out :
+ * init) + sums. */
+#define OS_TILE_ARGS                                                                    \
+    const float *restrict s, long rs_out, long rs_tap, const long *restrict to,        \
+        float *restrict o, long ors, const float *restrict k, float init, int accumulate, \
+        const int KH, const int KW, const int DW
+#define OS_TAP(ky, kx) (s + (ky) * rs_tap + (DW ? (long)(kx) * DW : to[kx]))
+#define OS_PUT(VT, VTU, d, sum)                 \
+    do {                                        \
+        VT base_ = (VT){0} + init;              \
+        if (accumulate)                         \
+            base_ = *(const VTU *)(d);          \
+        *(VTU *)(d) = base_ + (sum);            \
+    } while (0)
+#define OS_DEFINE_TILES(SUF, VT, VTU, W)                                                   \
+    INLINE void tile4x2##SUF(OS_TILE_ARGS)                                                \
+    {                                                                                     \
+        VT a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}; \
+        for (int ky = 0; ky < KH; ky++)                                                   \
+            for (int kx = 0; kx < KW; kx++) {                                             \
+                VT w = (VT){0} + k[ky * KW + kx];                                         \
+                const float *p = OS_TAP(ky, kx);                                          \
+                a0 += w * *(const VTU *)p;                                                \
+                b0 += w * *(const VTU *)(p + W);                                          \
+                a1 += w * *(const VTU *)(p + rs_out);                                     \
+                b1 += w * *(const VTU *)(p + rs_out + W);                                 \
+                a2 += w * *(const VTU *)(p + 2 * rs_out);                                 \
+                b2 += w * *(const VTU *)(p + 2 * rs_out + W);                             \
+                a3 += w * *(const VTU *)(p + 3 * rs_out);                                 \
+                b3 += w * *(const VTU *)(p + 3 * rs_out + W);                             \
+            }                                                                             \
+        OS_PUT(VT, VTU, o, a0);                                                           \
+        OS_PUT(VT, VTU, o + W, b0);                                                       \
+        OS_PUT(VT, VTU, o + ors, a1);                                                     \
+        OS_PUT(VT, VTU, o + ors + W, b1);                                                 \
+        OS_PUT(VT, VTU, o + 2 * ors, a2);                                                 \
+        OS_PUT(VT, VTU, o + 2 * ors + W, b2);                                             \
+        OS_PUT(VT, VTU, o + 3 * ors, a3);                                                 \
+        OS_PUT(VT, VTU, o + 3 * ors + W, b3);                                             \
+    }                                                                                     \
+    INLINE void tile4x1##SUF(OS_TILE_ARGS)                                                \
+    {                                                                                     \
+        VT a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}; \
+        for (int ky = 0; ky < KH; ky += 2) {                                              \
+            for (int kx = 0; kx < KW; kx++) {                                             \
+                VT w = (VT){0} + k[ky * KW + kx];                                         \
+                const float *p = OS_TAP(ky, kx);                                          \
+                a0 += w * *(const VTU *)p;                                                \
+                a1 += w * *(const VTU *)(p + rs_out);                                     \
+                a2 += w * *(const VTU *)(p + 2 * rs_out);                                 \
+                a3 += w * *(const VTU *)(p + 3 * rs_out);                                 \
+            }                                                                             \
+            if (ky + 1 < KH)                                                              \
+                for (int kx = 0; kx < KW; kx++) {                                         \
+                    VT w = (VT){0} + k[(ky + 1) * KW + kx];                               \
+                    const float *p = OS_TAP(ky + 1, kx);                                  \
+                    b0 += w * *(const VTU *)p;                                            \
+                    b1 += w * *(const VTU *)(p + rs_out);                                 \
+                    b2 += w * *(const VTU *)(p + 2 * rs_out);                             \
+                    b3 += w * *(const VTU *)(p + 3 * rs_out);                             \
+                }                                                                         \
+        }                                                                                 \
+        OS_PUT(VT, VTU, o, a0 + b0);                                                      \
+        OS_PUT(VT, VTU, o + ors, a1 + b1);                                                \
+        OS_PUT(VT, VTU, o + 2 * ors, a2 + b2);                                            \
+        OS_PUT(VT, VTU, o + 3 * ors, a3 + b3);                                            \
+    }                                                                                     \
+    INLINE void tile1##SUF(OS_TILE_ARGS)                                                  \
+    {                                                                                     \
+        VT a0 = {0}, b0 = {0};                                                            \
+        for (int ky = 0; ky < KH; ky += 2) {                                              \
+            for (int kx = 0; kx < KW; kx++)                                               \
+                a0 += k[ky * KW + kx] * *(const VTU *)OS_TAP(ky, kx);                     \
+            if (ky + 1 < KH)                                                              \
+                for (int kx = 0; kx < KW; kx++)                                           \
+                    b0 += k[(ky + 1) * KW + kx] * *(const VTU *)OS_TAP(ky + 1, kx);       \
+        }                                                                                 \
+        OS_PUT(VT, VTU, o, a0 + b0);                                                      \
+    }
+OS_DEFINE_TILES(, vf, vf_u, VW)
+OS_DEFINE_TILES(_16, vf16, vf16_u, 16)
 
 /* scalar: output rows [oy0, oy1), columns [ox0, ow) */
 INLINE void fwd_scalar(const float *restrict src, long srs, const long *restrict to,
@@ -167,22 +227,25 @@ INLINE void fwd_scalar(const float *restrict src, long srs, const long *restrict
 INLINE void fwd_core(const float *restrict src, long srs, const long *restrict toff,
                      float *restrict out, long ors, int oh, int ow, int sh, int dh,
                      const float *restrict k, float init, int accumulate, const int KH, const int KW,
-                     const int DW)
+                     const int DW, int wide)
 {
     long to[5];
     for (int kx = 0; kx < KW; kx++)
         to[kx] = DW ? (long)kx * DW : toff[kx];
     long rs_out = (long)sh * srs, rs_tap = (long)dh * srs;
     int oy = 0;
-    /* blocks of 4 output rows: 2 vectors wide (8 sums), then 1 (4 rows x 2 parities) */
-    for (; oy + 4 <= oh; oy += 4) {
+#define OS_TILE(NAME, X) NAME(s + (X), rs_out, rs_tap, to, o + (X), ors, k, init, accumulate, KH, KW, DW)
+    for (; oy + 4 <= oh; oy += 4) { /* blocks of 4 output rows */
         const float *s = src + oy * rs_out;
         float *o = out + oy * ors;
         int ox = 0;
+        if (wide)
+            for (; ox + 32 <= ow; ox += 32)
+                OS_TILE(tile4x2_16, ox);
         for (; ox + 2 * VW <= ow; ox += 2 * VW)
-            fwd_tile(s + ox, rs_out, rs_tap, to, o + ox, ors, k, init, accumulate, KH, KW, DW, 4, 2, 1);
+            OS_TILE(tile4x2, ox);
         for (; ox + VW <= ow; ox += VW)
-            fwd_tile(s + ox, rs_out, rs_tap, to, o + ox, ors, k, init, accumulate, KH, KW, DW, 4, 1, 2);
+            OS_TILE(tile4x1, ox);
         fwd_scalar(src, srs, to, out, ors, oy, oy + 4, ox, ow, sh, dh, k, init, accumulate, KH, KW);
     }
     for (; oy < oh; oy++) {
@@ -190,9 +253,10 @@ INLINE void fwd_core(const float *restrict src, long srs, const long *restrict t
         float *o = out + oy * ors;
         int ox = 0;
         for (; ox + VW <= ow; ox += VW)
-            fwd_tile(s + ox, rs_out, rs_tap, to, o + ox, ors, k, init, accumulate, KH, KW, DW, 1, 1, 2);
+            OS_TILE(tile1, ox);
         fwd_scalar(src, srs, to, out, ors, oy, oy + 1, ox, ow, sh, dh, k, init, accumulate, KH, KW);
     }
+#undef OS_TILE
 }
 
 /* Any filter size: one pass over the output row per tap. */
@@ -232,11 +296,11 @@ static inline int tap_step(const long *toff, int kw, int dw)
 
 INLINE void fwd_plane(const float *src, long srs, const long *toff, int dw, float *out, long ors,
                       int oh, int ow, int sh, int dh, const float *k, int kh, int kw, float init,
-                      int accumulate)
+                      int accumulate, int wide)
 {
     int step = tap_step(toff, kw, dw);
     const float *s0 = src + toff[0];
-#define OS_FWD(K, D) fwd_core(D ? s0 : src, srs, toff, out, ors, oh, ow, sh, dh, k, init, accumulate, K, K, D)
+#define OS_FWD(K, D) fwd_core(D ? s0 : src, srs, toff, out, ors, oh, ow, sh, dh, k, init, accumulate, K, K, D, wide)
     if (kh == 3 && kw == 3) {
         if (step == 1)
             OS_FWD(3, 1);
@@ -284,7 +348,17 @@ typedef struct {
     float *dw;           /* [C,1,KH,KW] */
     const long *toff;    /* tap offsets in the padded (or in-place) rows */
     padded pad;          /* per-thread padded plane; data NULL: read x in place */
+    int wide;            /* use 16-float vectors where rows allow (AVX-512 present) */
 } dw_job;
+
+static int wide_vectors(void)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
 
 /* forward over planes [p0, p1) of [N*C] */
 SIMD_CLONES
@@ -305,7 +379,7 @@ static void fwd_planes(const dw_job *j, padded xp, long p0, long p1)
             srs = xp.cols;
         }
         fwd_plane(src, srs, j->toff, c->dw, j->y + p * ohw, c->ow, c->oh, c->ow, c->sh, c->dh,
-                  j->w + (long)ch * kk, c->kh, c->kw, j->bias ? j->bias[ch] : 0.0f, 0);
+                  j->w + (long)ch * kk, c->kh, c->kw, j->bias ? j->bias[ch] : 0.0f, 0, j->wide);
     }
 }
 
@@ -322,7 +396,8 @@ void os_cpu_conv2d_dw_fwd(const os_conv_geom *c, os_tensor *y, const os_tensor *
     float *scratch = psz ? os_step_alloc_data(OS_CPU, sizeof(float) * psz * (size_t)T) : NULL;
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, in_place ? NULL : &shape, c->kw, c->dw, 0);
-    dw_job j = {.c = c, .x = x, .y = y->data, .w = w, .bias = bias, .toff = toff, .pad = shape};
+    dw_job j = {.c = c, .x = x, .y = y->data, .w = w, .bias = bias, .toff = toff, .pad = shape,
+                .wide = wide_vectors()};
 
 #pragma omp parallel num_threads(T)
     {
@@ -357,10 +432,10 @@ static void bwd_data1_planes(const dw_job *j, padded dyq, float *kf, float *tmp,
         const float *src = dyq.data + (long)c->ph * dyq.cols;
         if (!tmp) {
             fwd_plane(src, dyq.cols, j->toff, c->dw, d, dx->stride[2], c->h, c->w, 1, c->dh, kf,
-                      c->kh, c->kw, 0.0f, 1);
+                      c->kh, c->kw, 0.0f, 1, j->wide);
         } else {
             fwd_plane(src, dyq.cols, j->toff, c->dw, tmp, c->w, c->h, c->w, 1, c->dh, kf, c->kh,
-                      c->kw, 0.0f, 0);
+                      c->kw, 0.0f, 0, j->wide);
             for (int iy = 0; iy < c->h; iy++)
                 for (int ix = 0; ix < c->w; ix++)
                     d[iy * dx->stride[2] + ix * dx->stride[3]] += tmp[iy * c->w + ix];
@@ -379,7 +454,7 @@ static void bwd_data_stride1(const os_conv_geom *c, os_tensor *dx, const float *
     float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, &shape, c->kw, c->dw, c->pw);
-    dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape};
+    dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape, .wide = wide_vectors()};
 
 #pragma omp parallel num_threads(T)
     {
@@ -463,49 +538,53 @@ void os_cpu_conv2d_dw_bwd_data(const os_conv_geom *c, os_tensor *dx, const float
 
 /* ---- backward weight ---------------------------------------------------------- */
 /* For one plane: accv[ky*KW+kx] (vectors) and accs[...] (scalars, tail columns)
- * += sum_{oy,ox} g(oy,ox) * src(oy*sh + ky*dh, tap kx of ox). The sums of R
- * filter rows x KW columns for one column block stay in registers over all
- * output rows (R*KW independent chains). KH, KW, R <= 5; DW as in fwd_core. */
+ * += sum_{oy,ox} g(oy,ox) * src(oy*sh + ky*dh, tap kx of ox). For one block of
+ * columns, all KH*KW sums stay in registers over all output rows (KH, KW <= 5;
+ * DW as in fwd_core). With `wide`, 16-column blocks (AVX-512) come first; their
+ * halves are folded into the 8-float sums. */
+#define OS_WG_BLOCK(VT, VTU, W)                                                    \
+    {                                                                              \
+        VT a[25];                                                                  \
+        for (int t = 0; t < KH * KW; t++)                                          \
+            a[t] = (VT){0};                                                        \
+        for (int oy = 0; oy < oh; oy++) {                                          \
+            VT gv = *(const VTU *)(g + (long)oy * ow + ox);                        \
+            const float *r0 = src + (long)oy * sh * srs + ox;                      \
+            for (int ky = 0; ky < KH; ky++)                                        \
+                for (int kx = 0; kx < KW; kx++)                                    \
+                    a[ky * KW + kx] += gv * *(const VTU *)(r0 + ky * rs_tap + to[kx]); \
+        }                                                                          \
+        for (int t = 0; t < KH * KW; t++) {                                        \
+            float h[W];                                                            \
+            *(VTU *)h = a[t];                                                      \
+            for (int e = 0; e < W; e += VW)                                        \
+                accv[t] += VLOAD(h + e);                                           \
+        }                                                                          \
+    }
 INLINE void wgrad_core(const float *restrict src, long srs, const long *restrict toff,
                        const float *restrict g, int oh, int ow, int sh, int dh, vf *restrict accv,
-                       float *restrict accs, const int KH, const int KW, const int R, const int DW)
+                       float *restrict accs, int wide, const int KH, const int KW, const int DW)
 {
     long to[5];
     for (int kx = 0; kx < KW; kx++)
         to[kx] = DW ? (long)kx * DW : toff[kx];
-    for (int ky0 = 0; ky0 < KH; ky0 += R) {
-        const int nr = KH - ky0 < R ? KH - ky0 : R;
-        int ox = 0;
-        for (; ox + VW <= ow; ox += VW) {
-            vf a[25];
-            for (int t = 0; t < R * KW; t++)
-                a[t] = (vf){0};
-            for (int oy = 0; oy < oh; oy++) {
-                vf gv = VLOAD(g + (long)oy * ow + ox);
-                const float *r0 = src + (long)(oy * sh + ky0 * dh) * srs + ox;
-                for (int j = 0; j < R; j++) {
-                    if (j >= nr)
-                        break;
-                    const float *r = r0 + (long)j * dh * srs;
-                    for (int kx = 0; kx < KW; kx++)
-                        a[j * KW + kx] += gv * VLOAD(r + to[kx]);
-                }
-            }
-            for (int j = 0; j < nr; j++)
+    long rs_tap = (long)dh * srs;
+    int ox = 0;
+    if (wide)
+        for (; ox + 16 <= ow; ox += 16)
+            OS_WG_BLOCK(vf16, vf16_u, 16)
+    for (; ox + VW <= ow; ox += VW)
+        OS_WG_BLOCK(vf, vf_u, VW)
+    for (; ox < ow; ox++)
+        for (int oy = 0; oy < oh; oy++) {
+            float gv = g[(long)oy * ow + ox];
+            const float *r0 = src + (long)oy * sh * srs + ox;
+            for (int ky = 0; ky < KH; ky++)
                 for (int kx = 0; kx < KW; kx++)
-                    accv[(ky0 + j) * KW + kx] += a[j * KW + kx];
+                    accs[ky * KW + kx] += gv * r0[ky * rs_tap + to[kx]];
         }
-        for (; ox < ow; ox++)
-            for (int oy = 0; oy < oh; oy++) {
-                float gv = g[(long)oy * ow + ox];
-                for (int j = 0; j < nr; j++) {
-                    const float *r = src + (long)(oy * sh + (ky0 + j) * dh) * srs + ox;
-                    for (int kx = 0; kx < KW; kx++)
-                        accs[(ky0 + j) * KW + kx] += gv * r[to[kx]];
-                }
-            }
-    }
 }
+#undef OS_WG_BLOCK
 
 /* any kernel size: one tap at a time */
 INLINE void wgrad_generic(const float *src, long srs, const long *toff, const float *g, int oh,
@@ -530,25 +609,25 @@ INLINE void wgrad_generic(const float *src, long srs, const long *toff, const fl
 }
 
 INLINE void wgrad_plane(const float *src, long srs, const long *toff, int dw, const float *g, int oh,
-                        int ow, int sh, int dh, vf *accv, float *accs, int kh, int kw)
+                        int ow, int sh, int dh, vf *accv, float *accs, int kh, int kw, int wide)
 {
     int step = tap_step(toff, kw, dw);
     const float *s0 = src + toff[0];
-#define OS_WG(K, R, D) wgrad_core(D ? s0 : src, srs, toff, g, oh, ow, sh, dh, accv, accs, K, K, R, D)
+#define OS_WG(K, D) wgrad_core(D ? s0 : src, srs, toff, g, oh, ow, sh, dh, accv, accs, wide, K, K, D)
     if (kh == 3 && kw == 3) {
         if (step == 1)
-            OS_WG(3, 3, 1);
+            OS_WG(3, 1);
         else if (step == 2)
-            OS_WG(3, 3, 2);
+            OS_WG(3, 2);
         else
-            OS_WG(3, 3, 0);
+            OS_WG(3, 0);
     } else if (kh == 5 && kw == 5) {
         if (step == 1)
-            OS_WG(5, 5, 1);
+            OS_WG(5, 1);
         else if (step == 2)
-            OS_WG(5, 5, 2);
+            OS_WG(5, 2);
         else
-            OS_WG(5, 5, 0);
+            OS_WG(5, 0);
     } else {
         wgrad_generic(src, srs, toff, g, oh, ow, sh, dh, accv, accs, kh, kw);
     }
@@ -579,7 +658,7 @@ static void wgrad_channels(const dw_job *j, padded xp, vf *accv, float *accs, lo
                 srs = xp.cols;
             }
             wgrad_plane(src, srs, j->toff, c->dw, j->dy + ((long)n * c->co + ch) * ohw, c->oh,
-                        c->ow, c->sh, c->dh, accv, accs, c->kh, c->kw);
+                        c->ow, c->sh, c->dh, accv, accs, c->kh, c->kw, j->wide);
         }
         for (int t = 0; t < kk; t++) {
             float s = accs[t];
@@ -606,7 +685,7 @@ void os_cpu_conv2d_dw_bwd_weight(const os_conv_geom *c, float *dw, const float *
     float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, in_place ? NULL : &shape, c->kw, c->dw, 0);
-    dw_job j = {.c = c, .x = x, .dy = dy, .dw = dw, .toff = toff, .pad = shape};
+    dw_job j = {.c = c, .x = x, .dy = dy, .dw = dw, .toff = toff, .pad = shape, .wide = wide_vectors()};
 
 #pragma omp parallel num_threads(T)
     {
