@@ -230,6 +230,16 @@ cJSON *os_config_to_json(const os_config *c)
 
 int os_config_from_json(os_config *c, const cJSON *j)
 {
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command");
+    if (cmd) {
+        int k = -1;
+        for (int i = 0; i <= OS_CMD_EXPORT; i++)
+            if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, cmd_name((os_command)i)))
+                k = i;
+        if (k < 0)
+            return os_error("config: key 'command' must be one of train, retrain, eval, export");
+        c->cmd = (os_command)k;
+    }
     for (int i = 0; i < N_FLAGS; i++) {
         const flag *f = &flags[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->name);

@@ -101,7 +101,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "oneshot: --resume %s: %s\n", cfg.resume, os_last_error());
                 return 1;
             }
-            saved.cmd = c;
+            if (saved.cmd != c) {
+                fprintf(stderr, "oneshot: --resume %s: that is a %s run; continue it with `oneshot %s --resume %s`\n",
+                        cfg.resume, saved.cmd == OS_CMD_TRAIN ? "search" : "retrain",
+                        saved.cmd == OS_CMD_TRAIN ? "train" : "retrain", cfg.resume);
+                return 2;
+            }
             saved.stop_after = 0; /* a one-off for the invocation that stopped */
             if (os_config_parse(&saved, argc, argv, 2)) {
                 fprintf(stderr, "oneshot: %s\n", os_last_error());

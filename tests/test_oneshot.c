@@ -387,3 +387,24 @@ Test(oneshot, export_with_max_skip, .timeout = 120)
     free(first);
     du_rmtree(dir);
 }
+
+/* ---- retrain, eval, and resuming with the other command -------------------------------- */
+Test(oneshot, retrain_then_eval_and_wrong_resume_command, .timeout = 120)
+{
+    char dir[256];
+    setup_run_dir(dir, sizeof dir);
+    cr_assert_eq(cu_run(dir, "r", NULL, "retrain --arch darts-v2 --data %s/data " NET " --epochs 1 --auxiliary-weight 0.4 --out %s/r",
+                        dir, dir), 0);
+    cr_expect_eq(cu_run(dir, "e", NULL, "eval --run %s/r --data %s/data --threads 1", dir, dir), 0);
+    char *out = cu_slurp2(dir, "e.out");
+    cr_expect(strstr(out, "test loss") && strstr(out, "accuracy"), "eval printed:\n%s", out);
+    free(out);
+    /* an nb201 child from an arch string, retrained and evaluated */
+    cr_assert_eq(cu_run(dir, "n", NULL, "retrain --space nb201 --arch |nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2| "
+                        "--data %s/data --cells 1 --channels 4 --batch 8 --threads 1 --epochs 1 --out %s/n", dir, dir), 0);
+    cr_expect_eq(cu_run(dir, "ne", NULL, "eval --run %s/n --data %s/data --threads 1", dir, dir), 0);
+    /* a retrain run is not resumed by `train`, nor a search run by `retrain` */
+    cr_expect_eq(cu_run(dir, "w", NULL, "train --resume %s/r", dir), 2);
+    CU_EXPECT_STDERR(dir, "w", "retrain run", "oneshot retrain --resume");
+    du_rmtree(dir);
+}
