@@ -3,13 +3,17 @@
 # found cell retrained from scratch, then its test accuracy.
 #   scripts/quick_protocol.sh fmnist OUTDIR      # Fashion-MNIST (default data)
 #   scripts/quick_protocol.sh cifar  OUTDIR      # ../shared/data/cifar10-jpg
-# THREADS (default 2) sets --threads. Prints wall and CPU time of each part.
+# THREADS (default 2) sets --threads; ONESHOT another binary (default
+# build/oneshot, built first). Prints wall and CPU time of each part.
 set -e
 cd "$(dirname "$0")/.."
 which="${1:-fmnist}"
 out="${2:-runs/quick-$which}"
 THREADS=${THREADS:-2}
-make -s build/oneshot
+if [ -z "$ONESHOT" ]; then
+    make -s build/oneshot
+    ONESHOT=build/oneshot
+fi
 T="/usr/bin/time -f %C:_wall_%e_s_user_%U_s_sys_%S_s"
 case "$which" in
 fmnist)
@@ -26,8 +30,8 @@ cifar)
 esac
 rm -rf "$out"
 mkdir -p "$out"
-$T build/oneshot train --space cifar_cell --strategy darts $DATA $SEARCH --threads "$THREADS" \
+$T $ONESHOT train --space cifar_cell --strategy darts $DATA $SEARCH --threads "$THREADS" \
     --log-every 50 --out "$out/search"
-$T build/oneshot retrain --arch "$out/search/arch.json" $DATA $RETRAIN --threads "$THREADS" \
+$T $ONESHOT retrain --arch "$out/search/arch.json" $DATA $RETRAIN --threads "$THREADS" \
     --log-every 100 --out "$out/retrain"
-$T build/oneshot eval --run "$out/retrain" $DATA --threads "$THREADS"
+$T $ONESHOT eval --run "$out/retrain" $DATA --threads "$THREADS"
