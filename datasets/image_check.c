@@ -16,23 +16,30 @@
  * versions check this). stb reads a DHT segment wherever it meets the marker
  * bytes FF C4, so every such pair is checked the way stb would parse the
  * segment after it, reading 0 past the end of the buffer as stb does. */
+/* b[*p], or 0 past the end as stb reads it; advances *p either way */
+static int get8(const uint8_t *b, size_t len, size_t *p)
+{
+    int v = *p < len ? b[*p] : 0;
+    (*p)++;
+    return v;
+}
+
 static bool jpeg_dht_ok(const uint8_t *b, size_t len, size_t *bad_at)
 {
     for (size_t i = 0; i + 1 < len; i++) {
         if (b[i] != 0xff || b[i + 1] != 0xc4)
             continue;
         size_t p = i + 2;
-#define GET8() (p < len ? b[p++] : (p++, 0))
-        long L = (long)(GET8() << 8);
-        L |= GET8();
+        long L = (long)get8(b, len, &p) << 8;
+        L |= get8(b, len, &p);
         L -= 2;
         while (L > 0) {
-            int q = GET8();
+            int q = get8(b, len, &p);
             if ((q >> 4) > 1 || (q & 15) > 3)
                 break; /* stb rejects the table itself */
             int n = 0;
             for (int k = 0; k < 16; k++)
-                n += GET8();
+                n += get8(b, len, &p);
             if (n > 256) {
                 *bad_at = i;
                 return false;
@@ -40,7 +47,6 @@ static bool jpeg_dht_ok(const uint8_t *b, size_t len, size_t *bad_at)
             p += (size_t)n;
             L -= 17 + n;
         }
-#undef GET8
     }
     return true;
 }
@@ -185,8 +191,10 @@ static int jpeg_tables_defined(const uint8_t *b, size_t len, const char *name)
         } else if (m >= 0xc0 && m <= 0xc2) { /* SOF: component ids and their tables */
             progressive = m == 0xc2;
             ncomp = sl >= 6 ? s[5] : 0;
-            if (ncomp > 4 || sl < 6 + 3 * (size_t)ncomp)
+            if (ncomp > 4 || sl < 6 + 3 * (size_t)ncomp) {
+                ncomp = 0; /* stb rejects this frame header */
                 break;
+            }
             for (int i = 0; i < ncomp; i++) {
                 comp_id[i] = s[6 + 3 * i];
                 comp_tq[i] = s[8 + 3 * i] & 15;
