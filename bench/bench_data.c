@@ -25,13 +25,15 @@ static double now(void)
 }
 
 /* Burn the CPU for `ms` milliseconds, as a training step would. */
+static volatile double busy_sink;
+
 static void busy(double ms)
 {
-    double end = now() + ms * 1e-3;
-    volatile double acc = 0;
+    double end = now() + ms * 1e-3, acc = 0;
     while (now() < end)
         for (int i = 0; i < 1000; i++)
             acc += i * 1e-9;
+    busy_sink = acc;
 }
 
 static void bench_set(const char *label, const char *path, const char *format, int max_per_class)

@@ -42,6 +42,8 @@ bool os_ds_folder_present(const char *root); /* root/train or root/test with sub
 /* Decode to HWC (stb_image's layout); *c is the channel count delivered. */
 int os_ds_image_decode_hwc(const uint8_t *buf, size_t len, const char *name, int channels,
                            uint8_t **hwc, int *c, int *h, int *w);
+/* Structural checks before stb_image (kind "PNG", "JPEG" or "BMP"). */
+int os_ds_image_check(const uint8_t *buf, size_t len, const char *name, const char *kind);
 void os_ds_hwc_to_chw(const uint8_t *hwc, int c, int h, int w, uint8_t *chw);
 
 /* lut[k*256 + v] = ((float)v / 255 - mean[k]) / std[k] (mean NULL: v / 255). */

@@ -1,5 +1,5 @@
 /* fuzz/make_seeds.c — writes a small valid starting corpus for each harness:
- *   make_seeds DIR   ->  DIR/idx/*, DIR/cifar/*, DIR/image/*
+ *   make_seeds DIR   writes files into DIR/idx, DIR/cifar and DIR/image
  * in the input layouts described at the top of each fuzz_*.c. */
 #include <stdint.h>
 #include <stdio.h>

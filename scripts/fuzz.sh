@@ -29,6 +29,7 @@ done
 cc -std=c11 -I/usr/include/stb fuzz/make_seeds.c -o "$out/make_seeds" -lstb -lz
 mkdir -p "$out/seeds/idx" "$out/seeds/cifar" "$out/seeds/image"
 "$out/make_seeds" "$out/seeds"
+{ printf '\000'; cat tests/data/progressive.jpg; } > "$out/seeds/image/jpg_progressive"
 found=0
 for t in $targets; do
   mkdir -p "$out/corpus/$t" "$out/findings/$t"

@@ -689,6 +689,23 @@ Test(datasets, image_decode_errors)
         m.b[at + 5 + k] = 20;
     DU_EXPECT_ERROR(os_image_decode(m.b, m.n, "huff.jpg", 0, &px, &c, &h, &w), "huff.jpg",
                     "Huffman table", "byte offset");
+    /* a scan that names Huffman table AC 2, which no DHT defined */
+    mk_image_mem(&m, 1, 3, 12, 10);
+    at = 0;
+    while (at + 1 < m.n && !(m.b[at] == 0xff && m.b[at + 1] == 0xda))
+        at++;
+    cr_assert(at + 6 < m.n, "no SOS segment");
+    m.b[at + 6] = (uint8_t)((m.b[at + 6] & 0xf0) | 2); /* first component: AC table 2 */
+    DU_EXPECT_ERROR(os_image_decode(m.b, m.n, "sos.jpg", 0, &px, &c, &h, &w), "sos.jpg",
+                    "Huffman table AC 2", "not defined");
+    /* ... or quantisation table 3 (SOF0: 8 bytes of header, then 3 bytes a component) */
+    mk_image_mem(&m, 1, 3, 12, 10);
+    at = 0;
+    while (at + 1 < m.n && !(m.b[at] == 0xff && m.b[at + 1] == 0xc0))
+        at++;
+    m.b[at + 2 + 8 + 2] = 3; /* Tq of the first component */
+    DU_EXPECT_ERROR(os_image_decode(m.b, m.n, "dqt.jpg", 0, &px, &c, &h, &w), "dqt.jpg",
+                    "quantisation table 3");
     /* BMP whose header declares a giant image in a few bytes */
     mk_image_mem(&m, 2, 3, 4, 4);
     m.b[22] = 0xff, m.b[23] = 0xff, m.b[24] = 0x00, m.b[25] = 0x01; /* height 0x0100ffff */
@@ -776,4 +793,28 @@ Test(datasets, more_error_paths)
                     "2 bits per pixel");
     cr_expect_null(d.pixels);
     du_rmtree(dir);
+}
+
+/* A progressive JPEG (written by Pillow 9.4, tests/data/progressive.jpg): the
+ * structural checks must let it through, and it decodes within JPEG loss. */
+Test(datasets, progressive_jpeg)
+{
+    uint8_t *b, *px;
+    size_t len;
+    int c, h, w;
+    if (os_read_file("tests/data/progressive.jpg", &b, &len) != 0)
+        cr_skip_test("run from the repository root");
+    cr_assert_eq(os_image_decode(b, len, "progressive.jpg", 0, &px, &c, &h, &w), 0, "%s",
+                 os_last_error());
+    cr_assert(c == 3 && h == 12 && w == 10);
+    int worst = 0;
+    for (int k = 0; k < 3; k++)
+        for (int y = 0; y < 12; y++)
+            for (int x = 0; x < 10; x++) {
+                int e = abs(px[(k * 12 + y) * 10 + x] - du_img_px(1, 1, k, y, x));
+                worst = e > worst ? e : worst;
+            }
+    cr_expect_leq(worst, 6, "error %d", worst);
+    free(px);
+    free(b);
 }
