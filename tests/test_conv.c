@@ -60,6 +60,15 @@ static const conv_case cases[] = {
     /* 32 + 8 + 3 and 32 + 5 columns: the 16-float blocks (AVX-512) as well */
     {1, 2, 9, 43, 2, 3, 3, P(1, 1, 1, 2), 1, 0},
     {1, 2, 6, 37, 2, 5, 5, P(1, 2, 1, 2), 0, 0},
+    /* Fashion-MNIST widths 28 / 14 / 7 (computed 8-aligned), stride 2 from
+     * 28 and 14, no padding with a ragged width, ragged strided view */
+    {1, 2, 28, 28, 2, 5, 5, P(1, 4, 2, 2), 1, 0},
+    {2, 2, 14, 14, 2, 3, 3, P(1, 1, 1, 2), 0, 0},
+    {2, 3, 7, 7, 3, 5, 5, P(1, 2, 1, 3), 1, 0},
+    {1, 2, 28, 28, 2, 3, 3, P(2, 1, 1, 2), 0, 0},
+    {2, 2, 14, 14, 2, 5, 5, P(2, 4, 2, 2), 1, 0},
+    {1, 2, 9, 12, 2, 3, 3, P(1, 0, 1, 2), 0, 0},
+    {2, 3, 7, 14, 3, 3, 3, P(1, 1, 1, 3), 0, 2},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -8,7 +8,12 @@
  * loops work on 8-float vectors (GCC vector extensions; 16-float blocks too
  * where AVX-512 is present) with 3x3 and 5x5 filters specialised: the forward
  * computes tiles of 4 output rows x 1-2 vectors in registers, the weight
- * gradient keeps all KH*KW sums of a column block in registers. Each thread
+ * gradient keeps all KH*KW sums of a column block in registers. Rows whose
+ * width is not a multiple of 8 (28, 14, 7 for Fashion-MNIST) are computed
+ * 8-aligned: the padded buffers get the extra zero columns, the forward and
+ * the data gradient write a per-thread plane of that width and copy the valid
+ * columns out, the weight gradient reads a copy of dy with zero columns, so
+ * no column falls to the scalar loops. Each thread
  * takes a fixed range of planes (or channels) and runs it inside one function
  * compiled for AVX-512, AVX2 and baseline x86-64, picked at load time
  * (target_clones; off under AddressSanitizer).
@@ -51,6 +56,9 @@ typedef struct {
     float *data;
     int rows, cols, phases;
 } padded;
+
+/* n rounded up to whole 8-float vectors: the width rows are computed at */
+static inline int vec_width(int n) { return (n + VW - 1) / VW * VW; }
 
 /* The buffer for a padded image of hp x wp split into s column phases. */
 static inline padded padded_shape(int hp, int wp, int s)
@@ -348,6 +356,7 @@ typedef struct {
     float *dw;           /* [C,1,KH,KW] */
     const long *toff;    /* tap offsets in the padded (or in-place) rows */
     padded pad;          /* per-thread padded plane; data NULL: read x in place */
+    int owv;             /* vec_width(ow) (forward, weight grad) or vec_width(w) (data grad) */
     int wide;            /* use 16-float vectors where rows allow (AVX-512 present) */
 } dw_job;
 
@@ -360,9 +369,10 @@ static int wide_vectors(void)
 #endif
 }
 
-/* forward over planes [p0, p1) of [N*C] */
+/* forward over planes [p0, p1) of [N*C]; tmp: an [OH, owv] plane when
+ * owv > OW (the valid columns are copied to y), else NULL */
 SIMD_CLONES
-static void fwd_planes(const dw_job *j, padded xp, long p0, long p1)
+static void fwd_planes(const dw_job *j, padded xp, float *tmp, long p0, long p1)
 {
     const os_conv_geom *c = j->c;
     const os_tensor *x = j->x;
@@ -378,8 +388,16 @@ static void fwd_planes(const dw_job *j, padded xp, long p0, long p1)
             src = xp.data;
             srs = xp.cols;
         }
-        fwd_plane(src, srs, j->toff, c->dw, j->y + p * ohw, c->ow, c->oh, c->ow, c->sh, c->dh,
-                  j->w + (long)ch * kk, c->kh, c->kw, j->bias ? j->bias[ch] : 0.0f, 0, j->wide);
+        float bias = j->bias ? j->bias[ch] : 0.0f;
+        if (!tmp) {
+            fwd_plane(src, srs, j->toff, c->dw, j->y + p * ohw, c->ow, c->oh, c->ow, c->sh, c->dh,
+                      j->w + (long)ch * kk, c->kh, c->kw, bias, 0, j->wide);
+            continue;
+        }
+        fwd_plane(src, srs, j->toff, c->dw, tmp, j->owv, c->oh, j->owv, c->sh, c->dh,
+                  j->w + (long)ch * kk, c->kh, c->kw, bias, 0, j->wide);
+        for (int oy = 0; oy < c->oh; oy++)
+            memcpy(j->y + p * ohw + (long)oy * c->ow, tmp + (long)oy * j->owv, sizeof(float) * c->ow);
     }
 }
 
@@ -387,34 +405,52 @@ static void fwd_planes(const dw_job *j, padded xp, long p0, long p1)
 void os_cpu_conv2d_dw_fwd(const os_conv_geom *c, os_tensor *y, const os_tensor *x,
                           const float *w, const float *bias)
 {
-    int T = os_threads();
-    /* no padding, stride 1 and unit column stride: read x in place */
-    int in_place = c->ph == 0 && c->pw == 0 && c->sw == 1 && (x->stride[3] == 1 || c->w == 1);
+    int T = os_threads(), owv = vec_width(c->ow);
+    /* no padding, stride 1, unit column stride, whole vectors: read x in place */
+    int in_place = c->ph == 0 && c->pw == 0 && c->sw == 1 && (x->stride[3] == 1 || c->w == 1) &&
+                   owv == c->ow;
     padded shape = padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
-                                (c->ow - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
+                                (owv - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
     size_t psz = in_place ? 0 : padded_size(&shape);
-    float *scratch = psz ? os_step_alloc_data(OS_CPU, sizeof(float) * psz * (size_t)T) : NULL;
+    size_t tsz = owv > c->ow ? (size_t)c->oh * owv : 0;
+    size_t per = psz + tsz;
+    float *scratch = per ? os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T) : NULL;
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, in_place ? NULL : &shape, c->kw, c->dw, 0);
     dw_job j = {.c = c, .x = x, .y = y->data, .w = w, .bias = bias, .toff = toff, .pad = shape,
-                .wide = wide_vectors()};
+                .owv = owv, .wide = wide_vectors()};
 
 #pragma omp parallel num_threads(T)
     {
+        float *mine = scratch ? scratch + per * (size_t)omp_get_thread_num() : NULL;
         padded xp = j.pad;
-        xp.data = scratch ? scratch + psz * (size_t)omp_get_thread_num() : NULL;
+        xp.data = psz ? mine : NULL;
         if (xp.data)
             memset(xp.data, 0, sizeof(float) * psz);
         long p0, p1;
         my_range((long)c->n * c->co, &p0, &p1);
-        fwd_planes(&j, xp, p0, p1);
+        fwd_planes(&j, xp, tsz ? mine + psz : NULL, p0, p1);
     }
+}
+
+/* The dy plane [OH, OW] of plane p, or its copy in gv [OH, owv] (zero columns
+ * beyond OW, set once per thread) when gv is not NULL. */
+static const float *dy_rows(const dw_job *j, float *gv, long p)
+{
+    const os_conv_geom *c = j->c;
+    const float *g = j->dy + p * (long)c->oh * c->ow;
+    if (!gv)
+        return g;
+    for (int oy = 0; oy < c->oh; oy++)
+        memcpy(gv + (long)oy * j->owv, g + (long)oy * c->ow, sizeof(float) * c->ow);
+    return gv;
 }
 
 /* ---- backward data ------------------------------------------------------------ */
 /* stride 1, planes [p0, p1): dx(iy,ix) += sum_{ky,kx} w[KH-1-ky,KW-1-kx] * dyq(iy+ph+ky*dh, ix+pw+kx*dw),
  * dyq = dy with (KH-1)*dh rows and (KW-1)*dw columns of zeros on each side.
- * kf: room for one flipped filter; tmp: an H*W plane when dx rows are strided. */
+ * kf: room for one flipped filter; tmp: an [H, owv] plane when dx rows are
+ * strided or W is not whole vectors (then added to dx), else NULL. */
 SIMD_CLONES
 static void bwd_data1_planes(const dw_job *j, padded dyq, float *kf, float *tmp, long p0, long p1)
 {
@@ -434,11 +470,11 @@ static void bwd_data1_planes(const dw_job *j, padded dyq, float *kf, float *tmp,
             fwd_plane(src, dyq.cols, j->toff, c->dw, d, dx->stride[2], c->h, c->w, 1, c->dh, kf,
                       c->kh, c->kw, 0.0f, 1, j->wide);
         } else {
-            fwd_plane(src, dyq.cols, j->toff, c->dw, tmp, c->w, c->h, c->w, 1, c->dh, kf, c->kh,
-                      c->kw, 0.0f, 0, j->wide);
+            fwd_plane(src, dyq.cols, j->toff, c->dw, tmp, j->owv, c->h, j->owv, 1, c->dh, kf,
+                      c->kh, c->kw, 0.0f, 0, j->wide);
             for (int iy = 0; iy < c->h; iy++)
                 for (int ix = 0; ix < c->w; ix++)
-                    d[iy * dx->stride[2] + ix * dx->stride[3]] += tmp[iy * c->w + ix];
+                    d[iy * dx->stride[2] + ix * dx->stride[3]] += tmp[iy * j->owv + ix];
         }
     }
 }
@@ -446,15 +482,18 @@ static void bwd_data1_planes(const dw_job *j, padded dyq, float *kf, float *tmp,
 static void bwd_data_stride1(const os_conv_geom *c, os_tensor *dx, const float *dy, const float *w)
 {
     int T = os_threads(), kk = c->kh * c->kw;
-    int eh = (c->kh - 1) * c->dh, ew = (c->kw - 1) * c->dw;
-    padded shape = padded_shape(c->oh + 2 * eh, c->ow + 2 * ew, 1);
-    int direct = dx->stride[3] == 1 || c->w == 1; /* write dx rows in place */
-    size_t qsz = padded_size(&shape), tsz = direct ? 0 : (size_t)c->h * c->w;
+    int eh = (c->kh - 1) * c->dh, ew = (c->kw - 1) * c->dw, wv = vec_width(c->w);
+    /* dx column ix reads dyq columns ix + pw + kx*dw: room for wv of them */
+    int qw = c->ow + 2 * ew > wv + c->pw + ew ? c->ow + 2 * ew : wv + c->pw + ew;
+    padded shape = padded_shape(c->oh + 2 * eh, qw, 1);
+    int direct = (dx->stride[3] == 1 || c->w == 1) && wv == c->w; /* write dx rows in place */
+    size_t qsz = padded_size(&shape), tsz = direct ? 0 : (size_t)c->h * wv;
     size_t per = qsz + (size_t)kk + tsz;
     float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, &shape, c->kw, c->dw, c->pw);
-    dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape, .wide = wide_vectors()};
+    dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape, .owv = wv,
+                .wide = wide_vectors()};
 
 #pragma omp parallel num_threads(T)
     {
@@ -488,18 +527,17 @@ INLINE void scatter_plane(float *xp, long srs, const long *toff, const float *g,
 }
 
 /* any stride, planes [p0, p1): scatter dy * w into a zeroed padded plane, then
- * add its interior to dx */
+ * add its interior to dx. gv: see dy_rows. */
 SIMD_CLONES
-static void scatter_planes(const dw_job *j, padded dxp, long p0, long p1)
+static void scatter_planes(const dw_job *j, padded dxp, float *gv, long p0, long p1)
 {
     const os_conv_geom *c = j->c;
     os_tensor *dx = j->dx;
     int kk = c->kh * c->kw;
-    long ohw = (long)c->oh * c->ow;
     for (long p = p0; p < p1; p++) {
         int n = (int)(p / c->co), ch = (int)(p % c->co);
         memset(dxp.data, 0, sizeof(float) * padded_size(&dxp));
-        scatter_plane(dxp.data, dxp.cols, j->toff, j->dy + p * ohw, c->oh, c->ow, c->sh, c->dh,
+        scatter_plane(dxp.data, dxp.cols, j->toff, dy_rows(j, gv, p), c->oh, j->owv, c->sh, c->dh,
                       j->w + (long)ch * kk, c->kh, c->kw);
         add_from_padded(dx->data + n * dx->stride[0] + ch * dx->stride[1], dx->stride[2],
                         dx->stride[3], c->h, c->w, &dxp, c->ph, c->pw);
@@ -508,22 +546,25 @@ static void scatter_planes(const dw_job *j, padded dxp, long p0, long p1)
 
 static void bwd_data_scatter(const os_conv_geom *c, os_tensor *dx, const float *dy, const float *w)
 {
-    int T = os_threads();
+    int T = os_threads(), owv = vec_width(c->ow);
     padded shape = padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
-                                (c->ow - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
-    size_t psz = padded_size(&shape);
-    float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * psz * (size_t)T);
+                                (owv - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
+    size_t psz = padded_size(&shape), gsz = owv > c->ow ? (size_t)c->oh * owv : 0;
+    float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * (psz + gsz) * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, &shape, c->kw, c->dw, 0);
-    dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape};
+    dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape, .owv = owv};
 
 #pragma omp parallel num_threads(T)
     {
         padded dxp = j.pad;
-        dxp.data = scratch + psz * (size_t)omp_get_thread_num();
+        dxp.data = scratch + (psz + gsz) * (size_t)omp_get_thread_num();
+        float *gv = gsz ? dxp.data + psz : NULL;
+        if (gv)
+            memset(gv, 0, sizeof(float) * gsz);
         long p0, p1;
         my_range((long)c->n * c->co, &p0, &p1);
-        scatter_planes(&j, dxp, p0, p1);
+        scatter_planes(&j, dxp, gv, p0, p1);
     }
 }
 
@@ -635,14 +676,14 @@ INLINE void wgrad_plane(const float *src, long srs, const long *toff, int dw, co
 }
 
 /* backward weight for channels [c0, c1): all images, in order. accv, accs:
- * room for KH*KW vector and scalar sums. */
+ * room for KH*KW vector and scalar sums; gv: see dy_rows. */
 SIMD_CLONES
-static void wgrad_channels(const dw_job *j, padded xp, vf *accv, float *accs, long c0, long c1)
+static void wgrad_channels(const dw_job *j, padded xp, float *gv, vf *accv, float *accs, long c0,
+                           long c1)
 {
     const os_conv_geom *c = j->c;
     const os_tensor *x = j->x;
     int kk = c->kh * c->kw;
-    long ohw = (long)c->oh * c->ow;
     for (long ch = c0; ch < c1; ch++) {
         for (int t = 0; t < kk; t++) {
             accv[t] = (vf){0};
@@ -657,8 +698,8 @@ static void wgrad_channels(const dw_job *j, padded xp, vf *accv, float *accs, lo
                 src = xp.data;
                 srs = xp.cols;
             }
-            wgrad_plane(src, srs, j->toff, c->dw, j->dy + ((long)n * c->co + ch) * ohw, c->oh,
-                        c->ow, c->sh, c->dh, accv, accs, c->kh, c->kw, j->wide);
+            wgrad_plane(src, srs, j->toff, c->dw, dy_rows(j, gv, (long)n * c->co + ch), c->oh,
+                        j->owv, c->sh, c->dh, accv, accs, c->kh, c->kw, j->wide);
         }
         for (int t = 0; t < kk; t++) {
             float s = accs[t];
@@ -674,18 +715,20 @@ static void wgrad_channels(const dw_job *j, padded xp, vf *accv, float *accs, lo
  * threads; each channel's sums run over the images in order (deterministic). */
 void os_cpu_conv2d_dw_bwd_weight(const os_conv_geom *c, float *dw, const float *dy, const os_tensor *x)
 {
-    int T = os_threads(), kk = c->kh * c->kw;
-    int in_place = c->ph == 0 && c->pw == 0 && c->sw == 1 && (x->stride[3] == 1 || c->w == 1);
+    int T = os_threads(), kk = c->kh * c->kw, owv = vec_width(c->ow);
+    int in_place = c->ph == 0 && c->pw == 0 && c->sw == 1 && (x->stride[3] == 1 || c->w == 1) &&
+                   owv == c->ow;
     padded shape = padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
-                                (c->ow - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
-    size_t psz = in_place ? 0 : padded_size(&shape);
-    /* per thread: kk vector sums, kk scalar sums, the padded plane */
-    size_t per = (size_t)kk * (VW + 1) + psz;
+                                (owv - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
+    size_t psz = in_place ? 0 : padded_size(&shape), gsz = owv > c->ow ? (size_t)c->oh * owv : 0;
+    /* per thread: kk vector sums, kk scalar sums, the padded plane, dy rows */
+    size_t per = (size_t)kk * (VW + 1) + psz + gsz;
     per = (per + 15) & ~(size_t)15; /* keep every thread's vectors 64-byte aligned */
     float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, in_place ? NULL : &shape, c->kw, c->dw, 0);
-    dw_job j = {.c = c, .x = x, .dy = dy, .dw = dw, .toff = toff, .pad = shape, .wide = wide_vectors()};
+    dw_job j = {.c = c, .x = x, .dy = dy, .dw = dw, .toff = toff, .pad = shape, .owv = owv,
+                .wide = wide_vectors()};
 
 #pragma omp parallel num_threads(T)
     {
@@ -696,8 +739,11 @@ void os_cpu_conv2d_dw_bwd_weight(const os_conv_geom *c, float *dw, const float *
         xp.data = psz ? accs + kk : NULL;
         if (xp.data)
             memset(xp.data, 0, sizeof(float) * psz);
+        float *gv = gsz ? accs + kk + psz : NULL;
+        if (gv)
+            memset(gv, 0, sizeof(float) * gsz);
         long c0, c1;
         my_range(c->co, &c0, &c1);
-        wgrad_channels(&j, xp, accv, accs, c0, c1);
+        wgrad_channels(&j, xp, gv, accv, accs, c0, c1);
     }
 }
