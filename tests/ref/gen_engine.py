@@ -7,46 +7,18 @@ Each case becomes fixtures/<case>.safetensors (float32 "F32", labels "I32")
 holding the inputs, the output and the gradients of sum(out * r) for a stored
 random r (so every output element matters), with the op's settings as string
 metadata. Seeds are fixed: running it again rewrites identical files.
-The safetensors format is written by hand (no package beyond torch/numpy).
+The safetensors files are written by st_write.py (no package beyond torch/numpy).
 """
-import json
-import math
 import os
-import struct
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from st_write import write_safetensors
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 torch.set_num_threads(1)
-
-
-def write_safetensors(path, tensors, meta):
-    """tensors: dict name -> torch tensor (float32) or np.int32 array."""
-    header, blobs, at = {}, [], 0
-    if meta:
-        header["__metadata__"] = {k: str(v) for k, v in meta.items()}
-    for name, t in tensors.items():
-        if isinstance(t, torch.Tensor):
-            a = t.detach().contiguous().numpy().astype("<f4")
-            dtype = "F32"
-        else:
-            a = np.asarray(t).astype("<i4")
-            dtype = "I32"
-        b = a.tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [at, at + len(b)]}
-        blobs.append(b)
-        at += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 class Case:

@@ -28,16 +28,16 @@ float32 and prints how far float32 PyTorch lands from the float64 values under
 the test's tolerance rule (the noise floor a float32 implementation can be
 held to).
 Seeds are fixed: running it again rewrites an identical file.
-The safetensors format is written by hand (torch and its numpy only).
+The safetensors file is written by st_write.py (torch and its numpy only).
 """
 import copy
-import json
 import os
-import struct
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from st_write import write_safetensors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 PRIMS = ['none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect',
@@ -307,31 +307,6 @@ def compute(net, data, dtype, bufs=None):
     if bufs is not None:
         res["alpha_grad2_mom"], _ = second_order(net, train, val, WD_MOM, [b.to(dtype) for b in bufs])
     return res
-
-
-# ---- safetensors, by hand ------------------------------------------------------------
-def write_safetensors(path, tensors, meta):
-    """tensors: name -> float tensor (stored F32) or integer tensor (stored I32)."""
-    header = {"__metadata__": {k: str(v) for k, v in meta.items()}}
-    blobs, at = [], 0
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        if t.is_floating_point():
-            b, dtype = t.to(torch.float32).numpy().astype("<f4").tobytes(), "F32"
-        else:
-            b, dtype = t.to(torch.int32).numpy().astype("<i4").tobytes(), "I32"
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [at, at + len(b)]}
-        blobs.append(b)
-        at += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 def float32_noise(f32, ref):
