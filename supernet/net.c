@@ -168,6 +168,18 @@ void os_choice_probs(const os_choice *c, float *p)
         p[i] /= s;
 }
 
+int os_choice_probs_finite(const os_choice *c, float *p)
+{
+    float a[OS_MAX_CANDIDATES];
+    os_tensor_to_host(c->alpha, a);
+    for (int i = 0; i < c->n; i++)
+        if (!isfinite(a[i]))
+            return os_error("export: alpha %d of choice '%s' is %g: the search diverged, "
+                            "there is no architecture to export", i, c->label, (double)a[i]);
+    os_choice_probs(c, p);
+    return 0;
+}
+
 static os_tensor *const_tensor(int n, const float *h)
 {
     os_tensor *t = os_tensor_new(1, &n);

@@ -627,3 +627,35 @@ Test(export, bad_nb201_architectures)
     EXPECT_BAD_NB(p, "'2_1'", "sep_conv_3x3");
     du_rmtree(dir);
 }
+
+/* A diverged search (a NaN or infinite alpha) exports nothing: an error that
+ * names the choice, for both spaces. */
+Test(export, non_finite_alpha_is_an_error_naming_the_choice)
+{
+    os_net net;
+    build_cifar_supernet(&net);
+    encode_genotype(&net, &os_darts_v2);
+    int c = os_net_find_choice(&net, "reduce/edge_4_1");
+    cr_assert(c >= 0);
+    net.choices[c].alpha->data[3] = NAN;
+    char *txt = NULL;
+    cr_assert_eq(os_space_cifar_cell.export_arch(&net, -1, &txt), -1);
+    cr_expect_null(txt);
+    cr_expect(strstr(os_last_error(), "'reduce/edge_4_1'"), "%s", os_last_error());
+    net.choices[c].alpha->data[3] = INFINITY;
+    cr_assert_eq(os_space_cifar_cell.export_arch(&net, 2, &txt), -1);
+    cr_expect(strstr(os_last_error(), "'reduce/edge_4_1'"), "%s", os_last_error());
+    os_net_free(&net);
+
+    os_net sup;
+    os_space_opts o;
+    nb_opts(&o, NULL);
+    cr_assert_eq(os_space_nb201.build(&sup, &o), 0, "%s", os_last_error());
+    c = os_net_find_choice(&sup, "3_2");
+    cr_assert(c >= 0);
+    sup.choices[c].alpha->data[0] = -INFINITY;
+    cr_assert_eq(os_space_nb201.export_arch(&sup, -1, &txt), -1);
+    cr_expect_null(txt);
+    cr_expect(strstr(os_last_error(), "'3_2'"), "%s", os_last_error());
+    os_net_free(&sup);
+}

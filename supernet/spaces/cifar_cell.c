@@ -289,7 +289,11 @@ static int cifar_cell_export(const os_net *net, int max_skip, char **json_out)
                     return os_error("export: the network has no choice '%s' (not a cifar_cell supernet)", label);
                 }
                 float *p = probs[t][os_cell_edge(node, j)];
-                os_choice_probs(&net->choices[ci], p);
+                if (os_choice_probs_finite(&net->choices[ci], p)) {
+                    cJSON_Delete(root);
+                    cJSON_Delete(pj);
+                    return -1;
+                }
                 cJSON *e = cJSON_CreateObject();
                 for (int k = 0; k < DARTS_NUM_OPS; k++)
                     cJSON_AddNumberToObject(e, os_darts_op_names[k], p[k]);

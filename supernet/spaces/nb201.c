@@ -306,7 +306,12 @@ static int nb_export(const os_net *net, int max_skip, char **json_out)
                 return os_error("export: the network has no choice '%s' (not an nb201 supernet)", label);
             }
             float p[NB_NUM_OPS];
-            os_choice_probs(&net->choices[ci], p);
+            if (os_choice_probs_finite(&net->choices[ci], p)) {
+                cJSON_Delete(root);
+                cJSON_Delete(arch);
+                cJSON_Delete(pj);
+                return -1;
+            }
             int best = 0;
             cJSON *e = cJSON_CreateObject();
             for (int k = 0; k < NB_NUM_OPS; k++) {
