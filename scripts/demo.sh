@@ -13,4 +13,6 @@ build/oneshot train --space cifar_cell --strategy darts \
     --val-batches 10 --log-every 10 --out "$OUT"
 echo
 echo "run directory: $OUT (config.json, metrics.jsonl, arch.json, checkpoint.safetensors)"
-echo "retrain it:    build/oneshot retrain --arch $OUT/arch.json --cells 8 --channels 16 --epochs 10"
+echo "retrain it:    build/oneshot retrain --arch $OUT/arch.json --cells 8 --channels 16 --batch 96 \\"
+echo "                   --epochs 10 --lr 0.05 --crop-pad 0 --cutout 0 --drop-path 0"
+echo "               (the recipe that reached 93.77 % in README.md, Measured; about 45 min)"
