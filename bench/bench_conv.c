@@ -6,6 +6,9 @@
  *   - memory bandwidth of a triad a = b + s*c, once on 3 x 128 MiB arrays
  *     (DRAM) and once on 3 x 4 MiB arrays (about a conv's working set, which
  *     stays in the last-level cache).
+ * A second table runs the depthwise kernels at the Fashion-MNIST widths
+ * (16 ch 28x28, 32 ch 14x14, 64 ch 7x7), whose rows are not whole 8-float
+ * vectors.
  * Kernels run through the backend (OS_RUN) on preallocated tensors; each
  * number is the best of several repeats.
  * Usage: bench_conv [repeats [threads]]   (threads 0 = all cores, the default)
@@ -155,6 +158,8 @@ static result run_conv(const conv_kind *kd, int n, int c, int hw)
 typedef struct { double gemm_like[3], gemm_sq, bw_dram, bw_llc; } ceilings;
 
 static const int shapes[3][2] = {{16, 32}, {32, 16}, {64, 8}};
+static const int fm_shapes[3][2] = {{16, 28}, {32, 14}, {64, 7}}; /* Fashion-MNIST */
+#define N_KINDS (sizeof kinds / sizeof kinds[0])
 
 static void measure_ceilings(ceilings *c, int T)
 {
@@ -179,10 +184,13 @@ int main(int argc, char **argv)
     /* ceilings before and after the convs; the better of the two is used */
     ceilings a, b;
     measure_ceilings(&a, T);
-    result res[3][sizeof kinds / sizeof kinds[0]];
+    result res[3][N_KINDS], fm[3][N_KINDS];
     for (int s = 0; s < 3; s++)
-        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (size_t k = 0; k < N_KINDS; k++) {
             res[s][k] = run_conv(&kinds[k], 64, shapes[s][0], shapes[s][1]);
+            if (kinds[k].depthwise)
+                fm[s][k] = run_conv(&kinds[k], 64, fm_shapes[s][0], fm_shapes[s][1]);
+        }
     measure_ceilings(&b, T);
     for (int s = 0; s < 3; s++)
         a.gemm_like[s] = max2(a.gemm_like[s], b.gemm_like[s]);
@@ -205,7 +213,7 @@ int main(int argc, char **argv)
            "GFLOP/s", "bwd ms", "GFLOP/s", "fwd GB/s", "bwd GB/s", "fwd/ceil", "bwd/ceil");
     for (int s = 0; s < 3; s++) {
         int c = shapes[s][0], hw = shapes[s][1];
-        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        for (size_t k = 0; k < N_KINDS; k++) {
             result r = res[s][k];
             char shape[32];
             snprintf(shape, sizeof shape, "%dch %dx%d", c, hw, hw);
@@ -215,6 +223,18 @@ int main(int argc, char **argv)
                    shape, r.fwd_ms, r.fwd_gf, r.bwd_ms, r.bwd_gf, r.fwd_gbs, r.bwd_gbs, cf, cb);
         }
     }
+    printf("\n%-21s %-12s %8s %8s %8s %8s %8s %8s\n", "depthwise (batch 64)", "shape", "fwd ms",
+           "bwd ms", "fwd GB/s", "bwd GB/s", "fwd/ceil", "bwd/ceil");
+    for (int s = 0; s < 3; s++)
+        for (size_t k = 0; k < N_KINDS; k++) {
+            if (!kinds[k].depthwise)
+                continue;
+            result r = fm[s][k];
+            char shape[32];
+            snprintf(shape, sizeof shape, "%dch %dx%d", fm_shapes[s][0], fm_shapes[s][1], fm_shapes[s][1]);
+            printf("%-21s %-12s %8.3f %8.3f %8.1f %8.1f %8.2f %8.2f\n", kinds[k].name, shape, r.fwd_ms,
+                   r.bwd_ms, r.fwd_gbs, r.bwd_gbs, r.fwd_gbs / a.bw_dram, r.bwd_gbs / a.bw_dram);
+        }
     printf("\nbwd = backward data + backward weight. GB/s: minimal traffic over time (fwd:\n"
            "read x, write y; bwd: read dy twice, x and dx, write dx). ceil: the conv-like\n"
            "sgemm GFLOP/s for GEMM convs, the DRAM triad GB/s for depthwise.\n");

@@ -60,6 +60,22 @@ typedef struct {
 /* n rounded up to whole 8-float vectors: the width rows are computed at */
 static inline int vec_width(int n) { return (n + VW - 1) / VW * VW; }
 
+/* dst [rows, w] (row stride ds) = src [rows, w] (row stride ss). Inline:
+ * short rows (7 floats) are copied many thousands of times a step, where a
+ * memcpy call per row costs more than the copy. */
+INLINE void copy_rows(float *restrict dst, long ds, const float *restrict src, long ss, int rows, int w)
+{
+    for (int r = 0; r < rows; r++) {
+        float *d = dst + r * ds;
+        const float *s = src + r * ss;
+        int x = 0;
+        for (; x + VW <= w; x += VW)
+            VSTORE(d + x, VLOAD(s + x));
+        for (; x < w; x++)
+            d[x] = s[x];
+    }
+}
+
 /* The buffer for a padded image of hp x wp split into s column phases. */
 static inline padded padded_shape(int hp, int wp, int s)
 {
@@ -396,8 +412,7 @@ static void fwd_planes(const dw_job *j, padded xp, float *tmp, long p0, long p1)
         }
         fwd_plane(src, srs, j->toff, c->dw, tmp, j->owv, c->oh, j->owv, c->sh, c->dh,
                   j->w + (long)ch * kk, c->kh, c->kw, bias, 0, j->wide);
-        for (int oy = 0; oy < c->oh; oy++)
-            memcpy(j->y + p * ohw + (long)oy * c->ow, tmp + (long)oy * j->owv, sizeof(float) * c->ow);
+        copy_rows(j->y + p * ohw, c->ow, tmp, j->owv, c->oh, c->ow);
     }
 }
 
@@ -441,8 +456,7 @@ static const float *dy_rows(const dw_job *j, float *gv, long p)
     const float *g = j->dy + p * (long)c->oh * c->ow;
     if (!gv)
         return g;
-    for (int oy = 0; oy < c->oh; oy++)
-        memcpy(gv + (long)oy * j->owv, g + (long)oy * c->ow, sizeof(float) * c->ow);
+    copy_rows(gv, j->owv, g, c->ow, c->oh, c->ow);
     return gv;
 }
 
