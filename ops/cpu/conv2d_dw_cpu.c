@@ -76,6 +76,22 @@ INLINE void copy_rows(float *restrict dst, long ds, const float *restrict src, l
     }
 }
 
+/* dst [rows, w] (row stride ds, column stride cs) += src [rows, w] (row
+ * stride ss); vectors when cs == 1 */
+INLINE void add_rows(float *restrict dst, long ds, long cs, const float *restrict src, long ss, int rows, int w)
+{
+    for (int r = 0; r < rows; r++) {
+        float *d = dst + r * ds;
+        const float *s = src + r * ss;
+        int x = 0;
+        if (cs == 1)
+            for (; x + VW <= w; x += VW)
+                VSTORE(d + x, VLOAD(d + x) + VLOAD(s + x));
+        for (; x < w; x++)
+            d[x * cs] += s[x];
+    }
+}
+
 /* The buffer for a padded image of hp x wp split into s column phases. */
 static inline padded padded_shape(int hp, int wp, int s)
 {
@@ -100,19 +116,15 @@ INLINE void load_padded(const padded *p, const float *x, long rs, long cs, int h
     int nc = w < wp - left ? w : wp - left;
     if (nc <= 0)
         return;
+    if (p->phases == 1 && cs == 1) {
+        copy_rows(p->data + (long)top * p->cols + left, p->cols, x, rs, nr, nc);
+        return;
+    }
     for (int iy = 0; iy < nr; iy++) {
         float *d = p->data + (long)(iy + top) * p->cols;
         const float *s = x + iy * rs;
-        if (p->phases == 1 && cs == 1) {
-            float *dl = d + left;
-            int ix = 0;
-            for (; ix + VW <= nc; ix += VW)
-                VSTORE(dl + ix, VLOAD(s + ix));
-            for (; ix < nc; ix++)
-                dl[ix] = s[ix];
-        } else
-            for (int ix = 0; ix < nc; ix++)
-                d[col_offset(p, ix + left)] = s[ix * cs];
+        for (int ix = 0; ix < nc; ix++)
+            d[col_offset(p, ix + left)] = s[ix * cs];
     }
 }
 
@@ -122,15 +134,15 @@ INLINE void add_from_padded(float *dx, long rs, long cs, int h, int w, const pad
     int wp = p->cols * p->phases;
     int nr = h < p->rows - top ? h : p->rows - top;
     int nc = w < wp - left ? w : wp - left;
+    if (p->phases == 1) {
+        add_rows(dx, rs, cs, p->data + (long)top * p->cols + left, p->cols, nr, nc);
+        return;
+    }
     for (int iy = 0; iy < nr; iy++) {
         float *d = dx + iy * rs;
         const float *s = p->data + (long)(iy + top) * p->cols;
-        if (p->phases == 1 && cs == 1)
-            for (int ix = 0; ix < nc; ix++)
-                d[ix] += s[ix + left];
-        else
-            for (int ix = 0; ix < nc; ix++)
-                d[ix * cs] += s[col_offset(p, ix + left)];
+        for (int ix = 0; ix < nc; ix++)
+            d[ix * cs] += s[col_offset(p, ix + left)];
     }
 }
 
@@ -385,6 +397,27 @@ static int wide_vectors(void)
 #endif
 }
 
+/* The zero-bordered plane that the forward and the weight gradient read x
+ * through, wide enough for owv = vec_width(OW) output columns. */
+static padded input_padding(const os_conv_geom *c, int owv)
+{
+    return padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
+                        (owv - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
+}
+
+/* x can be read in place instead: no padding, stride 1, unit column stride
+ * and whole vectors of output columns */
+static int reads_in_place(const os_conv_geom *c, const os_tensor *x, int owv)
+{
+    return c->ph == 0 && c->pw == 0 && c->sw == 1 && (x->stride[3] == 1 || c->w == 1) && owv == c->ow;
+}
+
+/* floats of an [OH, owv] per-thread plane, 0 when OW is whole vectors */
+static size_t ragged_plane(const os_conv_geom *c, int owv)
+{
+    return owv > c->ow ? (size_t)c->oh * owv : 0;
+}
+
 /* forward over planes [p0, p1) of [N*C]; tmp: an [OH, owv] plane when
  * owv > OW (the valid columns are copied to y), else NULL */
 SIMD_CLONES
@@ -420,14 +453,9 @@ static void fwd_planes(const dw_job *j, padded xp, float *tmp, long p0, long p1)
 void os_cpu_conv2d_dw_fwd(const os_conv_geom *c, os_tensor *y, const os_tensor *x,
                           const float *w, const float *bias)
 {
-    int T = os_threads(), owv = vec_width(c->ow);
-    /* no padding, stride 1, unit column stride, whole vectors: read x in place */
-    int in_place = c->ph == 0 && c->pw == 0 && c->sw == 1 && (x->stride[3] == 1 || c->w == 1) &&
-                   owv == c->ow;
-    padded shape = padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
-                                (owv - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
-    size_t psz = in_place ? 0 : padded_size(&shape);
-    size_t tsz = owv > c->ow ? (size_t)c->oh * owv : 0;
+    int T = os_threads(), owv = vec_width(c->ow), in_place = reads_in_place(c, x, owv);
+    padded shape = input_padding(c, owv);
+    size_t psz = in_place ? 0 : padded_size(&shape), tsz = ragged_plane(c, owv);
     size_t per = psz + tsz;
     float *scratch = per ? os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T) : NULL;
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
@@ -486,9 +514,7 @@ static void bwd_data1_planes(const dw_job *j, padded dyq, float *kf, float *tmp,
         } else {
             fwd_plane(src, dyq.cols, j->toff, c->dw, tmp, j->owv, c->h, j->owv, 1, c->dh, kf,
                       c->kh, c->kw, 0.0f, 0, j->wide);
-            for (int iy = 0; iy < c->h; iy++)
-                for (int ix = 0; ix < c->w; ix++)
-                    d[iy * dx->stride[2] + ix * dx->stride[3]] += tmp[iy * j->owv + ix];
+            add_rows(d, dx->stride[2], dx->stride[3], tmp, j->owv, c->h, c->w);
         }
     }
 }
@@ -561,9 +587,9 @@ static void scatter_planes(const dw_job *j, padded dxp, float *gv, long p0, long
 static void bwd_data_scatter(const os_conv_geom *c, os_tensor *dx, const float *dy, const float *w)
 {
     int T = os_threads(), owv = vec_width(c->ow);
-    padded shape = padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
-                                (owv - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
-    size_t psz = padded_size(&shape), gsz = owv > c->ow ? (size_t)c->oh * owv : 0;
+    /* dx gets scattered into a plane shaped like the forward's input plane */
+    padded shape = input_padding(c, owv);
+    size_t psz = padded_size(&shape), gsz = ragged_plane(c, owv);
     float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * (psz + gsz) * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, &shape, c->kw, c->dw, 0);
@@ -729,12 +755,9 @@ static void wgrad_channels(const dw_job *j, padded xp, float *gv, vf *accv, floa
  * threads; each channel's sums run over the images in order (deterministic). */
 void os_cpu_conv2d_dw_bwd_weight(const os_conv_geom *c, float *dw, const float *dy, const os_tensor *x)
 {
-    int T = os_threads(), kk = c->kh * c->kw, owv = vec_width(c->ow);
-    int in_place = c->ph == 0 && c->pw == 0 && c->sw == 1 && (x->stride[3] == 1 || c->w == 1) &&
-                   owv == c->ow;
-    padded shape = padded_shape((c->oh - 1) * c->sh + (c->kh - 1) * c->dh + 1,
-                                (owv - 1) * c->sw + (c->kw - 1) * c->dw + 1, c->sw);
-    size_t psz = in_place ? 0 : padded_size(&shape), gsz = owv > c->ow ? (size_t)c->oh * owv : 0;
+    int T = os_threads(), kk = c->kh * c->kw, owv = vec_width(c->ow), in_place = reads_in_place(c, x, owv);
+    padded shape = input_padding(c, owv);
+    size_t psz = in_place ? 0 : padded_size(&shape), gsz = ragged_plane(c, owv);
     /* per thread: kk vector sums, kk scalar sums, the padded plane, dy rows */
     size_t per = (size_t)kk * (VW + 1) + psz + gsz;
     per = (per + 15) & ~(size_t)15; /* keep every thread's vectors 64-byte aligned */
