@@ -3,6 +3,7 @@
 #include "ops/ops.h"
 #include "tensor/arena.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,15 +169,23 @@ void os_choice_probs(const os_choice *c, float *p)
         p[i] /= s;
 }
 
-int os_choice_probs_finite(const os_choice *c, float *p)
+int os_export_choice_probs(const os_net *net, const char *label, const char *space,
+                           const char *const *names, float *p, cJSON *probs)
 {
+    int ci = os_net_find_choice(net, label);
+    if (ci < 0)
+        return os_error("export: the network has no choice '%s' (not a supernet of the %s space)", label, space);
+    const os_choice *c = &net->choices[ci];
     float a[OS_MAX_CANDIDATES];
     os_tensor_to_host(c->alpha, a);
     for (int i = 0; i < c->n; i++)
         if (!isfinite(a[i]))
             return os_error("export: alpha %d of choice '%s' is %g: the search diverged, "
-                            "there is no architecture to export", i, c->label, (double)a[i]);
+                            "there is no architecture to export", i, label, (double)a[i]);
     os_choice_probs(c, p);
+    cJSON *e = cJSON_AddObjectToObject(probs, label);
+    for (int k = 0; k < c->n; k++)
+        cJSON_AddNumberToObject(e, names[k], p[k]);
     return 0;
 }
 

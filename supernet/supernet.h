@@ -117,9 +117,13 @@ os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *co
                                    const os_forward_ctx *ctx);
 /* Softmax probabilities of a choice's alpha, on the host (n floats). */
 void os_choice_probs(const os_choice *c, float *p);
-/* The same for an export: -1 with an error naming the label when an alpha is
- * NaN or infinite (a diverged search has no architecture to export). */
-int os_choice_probs_finite(const os_choice *c, float *p);
+/* For a space's export: the probabilities of the choice `label` into p and,
+ * as {names[k]: p[k]}, under `label` in the JSON object `probs`. -1 with an
+ * error naming the label when the network lacks it (not a `space` supernet)
+ * or an alpha is NaN or infinite (a diverged search has nothing to export). */
+struct cJSON;
+int os_export_choice_probs(const os_net *net, const char *label, const char *space,
+                           const char *const *names, float *p, struct cJSON *probs);
 
 /* ---- the space registry ---------------------------------------------------- */
 typedef struct os_space_opts {

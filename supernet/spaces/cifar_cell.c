@@ -282,22 +282,12 @@ static int cifar_cell_export(const os_net *net, int max_skip, char **json_out)
             for (int j = 0; j < node; j++) {
                 char label[OS_LABEL_MAX];
                 snprintf(label, sizeof label, "%s/edge_%d_%d", os_cell_type_names[t], node, j);
-                int ci = os_net_find_choice(net, label);
-                if (ci < 0) {
-                    cJSON_Delete(root);
-                    cJSON_Delete(pj);
-                    return os_error("export: the network has no choice '%s' (not a cifar_cell supernet)", label);
-                }
-                float *p = probs[t][os_cell_edge(node, j)];
-                if (os_choice_probs_finite(&net->choices[ci], p)) {
+                if (os_export_choice_probs(net, label, "cifar_cell", os_darts_op_names,
+                                           probs[t][os_cell_edge(node, j)], pj)) {
                     cJSON_Delete(root);
                     cJSON_Delete(pj);
                     return -1;
                 }
-                cJSON *e = cJSON_CreateObject();
-                for (int k = 0; k < DARTS_NUM_OPS; k++)
-                    cJSON_AddNumberToObject(e, os_darts_op_names[k], p[k]);
-                cJSON_AddItemToObject(pj, label, e);
             }
     os_genotype g;
     os_genotype_derive(probs, max_skip, &g);

@@ -298,28 +298,17 @@ static int nb_export(const os_net *net, int max_skip, char **json_out)
         for (int i = 0; i < j; i++) {
             char label[24];
             snprintf(label, sizeof label, "%d_%d", j, i);
-            int ci = os_net_find_choice(net, label);
-            if (ci < 0) {
-                cJSON_Delete(root);
-                cJSON_Delete(arch);
-                cJSON_Delete(pj);
-                return os_error("export: the network has no choice '%s' (not an nb201 supernet)", label);
-            }
             float p[NB_NUM_OPS];
-            if (os_choice_probs_finite(&net->choices[ci], p)) {
+            if (os_export_choice_probs(net, label, "nb201", nb_names, p, pj)) {
                 cJSON_Delete(root);
                 cJSON_Delete(arch);
                 cJSON_Delete(pj);
                 return -1;
             }
             int best = 0;
-            cJSON *e = cJSON_CreateObject();
-            for (int k = 0; k < NB_NUM_OPS; k++) {
-                cJSON_AddNumberToObject(e, nb_names[k], p[k]);
+            for (int k = 1; k < NB_NUM_OPS; k++)
                 if (p[k] > p[best])
                     best = k;
-            }
-            cJSON_AddItemToObject(pj, label, e);
             cJSON_AddStringToObject(arch, label, nb_names[best]);
             o += snprintf(str + o, sizeof str - o, "%s~%d|", nb_names[best], i);
         }
