@@ -20,7 +20,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC  := $(wildcard tensor/*.c autograd/*.c ops/*.c ops/cpu/*.c supernet/*.c \
-                       supernet/spaces/*.c datasets/*.c oneshot/*.c)
+                       supernet/spaces/*.c datasets/*.c search/*.c oneshot/*.c)
 LIB_SRC  := $(filter-out oneshot/main.c,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*.c)

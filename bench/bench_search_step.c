@@ -7,7 +7,7 @@
  *                                 [--cin 3] [--steps 3] [--warmup 1] [--threads 0]
  * With no flags under `make bench` it runs a small configuration; pass the
  * paper's (the defaults above) through scripts/bench_vs_torch.sh. */
-#include "oneshot/run.h"
+#include "search/strategy.h"
 #include "supernet/spaces/spaces.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
@@ -48,13 +48,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", os_last_error());
         return 1;
     }
-    os_config cfg;
-    os_config_defaults(&cfg, OS_CMD_TRAIN);
-    cfg.unrolled = unrolled;
+    /* the darts strategy through the registry, as `oneshot train` runs it */
+    const os_strategy *darts = os_strategy_find("darts");
+    unsigned char opts[512];
+    os_options_defaults(darts->options, darts->n_options, opts);
+    os_options_set(darts->options, darts->n_options, opts, "unrolled", unrolled ? "1" : "0");
     os_optim *wopt = os_optim_sgd(&net.weights, &(os_sgd_config){.lr = 0.025f, .momentum = 0.9f, .weight_decay = 3e-4f});
-    os_optim *aopt = os_optim_adam(&net.arch, &(os_adam_config){.lr = 3e-4f, .beta1 = 0.5f, .beta2 = 0.999f,
-                                                               .eps = 1e-8f, .weight_decay = 1e-3f});
-    os_search_state st = {.net = &net, .wopt = wopt, .aopt = aopt, .cfg = &cfg, .tau = 1};
+    os_search_env env = {.net = &net, .wopt = wopt, .momentum = 0.9f, .weight_decay = 3e-4f, .grad_clip = 5.0f,
+                         .seed = 1};
+    void *st;
+    if (darts->create(&env, opts, &st)) {
+        fprintf(stderr, "%s\n", os_last_error());
+        return 1;
+    }
     os_rng r;
     os_rng_seed(&r, 3);
     size_t img = (size_t)cin * size * size;
@@ -65,15 +71,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2 * batch; i++)
         y[i] = (int32_t)os_rng_below(&r, 10);
     os_batch tb = {x, y, batch}, vb = {x + img * batch, y + batch, batch};
-    os_forward_ctx ctx = {.training = true, .mode = OS_MIX_SOFTMAX};
-    const os_strategy *darts = os_strategy_find("darts");
     double t = 0;
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
         if (s == warmup)
             t = now();
-        darts->arch_step(&st, &tb, &vb);
-        loss = os_weight_step(&net, wopt, &tb, &ctx, 0, 0, 5.0f).loss;
+        os_step_result res;
+        darts->step(st, &tb, &vb, &res);
+        loss = res.loss;
     }
     double dt = (now() - t) / steps;
     struct rusage ru;
@@ -82,8 +87,8 @@ int main(int argc, char **argv)
            unrolled ? " unrolled" : "");
     printf("sec_per_search_step %.4f  images_per_sec %.1f  loss %.4f  peak_rss_mb %.0f  arena_mb %.0f  weights %ld\n",
            dt, batch / dt, loss, ru.ru_maxrss / 1024.0, os_step_high_water() / 1048576.0, os_params_numel(&net.weights));
+    darts->free(st);
     os_optim_free(wopt);
-    os_optim_free(aopt);
     os_net_free(&net);
     os_step_shutdown();
     free(x);

@@ -1,5 +1,7 @@
 /* oneshot/config.c — flags, defaults and the JSON form of a run's configuration. */
 #include "oneshot/config.h"
+#include "search/strategy.h"
+#include "supernet/supernet.h"
 #include "tensor/error.h"
 
 #include <errno.h>
@@ -47,15 +49,7 @@ static const flag flags[] = {
     F("momentum", T_FLOAT, momentum, FIT, "SGD momentum"),
     F("weight-decay", T_FLOAT, weight_decay, FIT, "SGD weight decay"),
     F("grad-clip", T_FLOAT, grad_clip, FIT, "global grad-norm clip (0 = off)"),
-    F("arch-lr", T_FLOAT, arch_lr, TRAIN, "architecture learning rate (Adam)"),
-    F("arch-beta1", T_FLOAT, arch_beta1, TRAIN, "Adam beta1 for the architecture"),
-    F("arch-beta2", T_FLOAT, arch_beta2, TRAIN, "Adam beta2 for the architecture"),
-    F("arch-weight-decay", T_FLOAT, arch_weight_decay, TRAIN, "Adam weight decay for the architecture"),
-    F("unrolled", T_BOOL, unrolled, TRAIN, "darts: second-order architecture gradient"),
-    F("tau-max", T_FLOAT, tau_max, TRAIN, "gdas: initial Gumbel temperature"),
-    F("tau-min", T_FLOAT, tau_min, TRAIN, "gdas: final Gumbel temperature"),
-    F("hard", T_INT, hard, TRAIN, "gdas: 1 = hard straight-through sample (GDAS), 0 = soft (NNI GumbelDARTS)"),
-    F("max-skip", T_INT, max_skip, TRAIN | EXPORT, "keep at most N skip_connect in the exported normal cell (-1 = off)"),
+    F("max-skip", T_INT, max_skip, TRAIN | EXPORT, "cifar_cell: keep at most N skip_connect in the exported normal cell (-1 = off)"),
     F("auxiliary-weight", T_FLOAT, auxiliary_weight, RETRAIN, "auxiliary head loss weight (0 = no head)"),
     F("drop-path", T_FLOAT, drop_path, RETRAIN, "drop-path probability (ramped linearly over the epochs)"),
     F("label-smoothing", T_FLOAT, label_smoothing, FIT, "cross-entropy label smoothing"),
@@ -77,6 +71,24 @@ static const char *cmd_name(os_command c)
     return n[c];
 }
 
+static const os_strategy *strategy_of(const os_config *c) { return os_strategy_find(c->strategy); }
+
+static void set_strategy_defaults(os_config *c)
+{
+    const os_strategy *s = strategy_of(c);
+    memset(c->strategy_opts, 0, sizeof c->strategy_opts);
+    if (s && s->options_size <= sizeof c->strategy_opts)
+        os_options_defaults(s->options, s->n_options, c->strategy_opts);
+}
+
+int os_config_given(const char *name)
+{
+    for (int i = 0; i < N_FLAGS; i++)
+        if (!strcmp(flags[i].name, name))
+            return given[i];
+    return 0;
+}
+
 void os_config_defaults(os_config *c, os_command cmd)
 {
     memset(c, 0, sizeof *c);
@@ -89,14 +101,8 @@ void os_config_defaults(os_config *c, os_command cmd)
     c->train_portion = 0.5f;
     c->momentum = 0.9f;
     c->grad_clip = 5.0f;
-    c->arch_lr = 3e-4f;
-    c->arch_beta1 = 0.5f;
-    c->arch_beta2 = 0.999f;
-    c->arch_weight_decay = 1e-3f;
-    c->tau_max = 10.0f;
-    c->tau_min = 0.1f;
-    c->hard = 1;
     c->max_skip = -1;
+    set_strategy_defaults(c);
     c->log_every = 50;
     if (cmd == OS_CMD_RETRAIN) {
         /* DARTS evaluation protocol (cnn/train.py) */
@@ -124,9 +130,9 @@ void os_config_defaults(os_config *c, os_command cmd)
 
 void os_config_finish(os_config *c)
 {
-    for (int i = 0; i < N_FLAGS; i++)
-        if (!strcmp(flags[i].name, "epochs") && !given[i] && c->cmd == OS_CMD_TRAIN && !strcmp(c->strategy, "gdas"))
-            c->epochs = 250; /* GDAS (NAS-Bench-201 setting) */
+    const os_strategy *s = strategy_of(c);
+    if (c->cmd == OS_CMD_TRAIN && s && s->default_epochs > 0 && !os_config_given("epochs"))
+        c->epochs = s->default_epochs; /* the strategy's paper setting (GDAS: NAS-Bench-201's 250) */
 }
 
 void os_config_usage(os_command cmd)
@@ -139,6 +145,14 @@ void os_config_usage(os_command cmd)
         snprintf(left, sizeof left, "--%s%s", flags[i].name,
                  flags[i].type == T_BOOL ? "" : flags[i].type == T_STR ? " S" : " N");
         fprintf(stderr, "  %-24s %s\n", left, flags[i].help);
+    }
+    if (cmd != OS_CMD_TRAIN)
+        return;
+    for (int i = 0; i < os_strategy_count(); i++) {
+        const os_strategy *s = os_strategy_at(i);
+        char buf[4096];
+        os_options_help(s->options, s->n_options, buf, sizeof buf);
+        fprintf(stderr, "\n%s options (--strategy %s):\n%s", s->name, s->name, buf);
     }
 }
 
@@ -170,8 +184,64 @@ static int set_value(os_config *c, const flag *f, const char *v)
     return os_error("--%s: internal flag type", f->name);
 }
 
+/* The strategy named on the command line, before the other flags (its
+ * options may come first): its defaults replace the previous strategy's. */
+static int prescan_strategy(os_config *c, int argc, char **argv, int from)
+{
+    if (c->cmd != OS_CMD_TRAIN)
+        return 0;
+    for (int i = from; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--strategy") && i + 1 < argc)
+            v = argv[i + 1];
+        else if (!strncmp(argv[i], "--strategy=", 11))
+            v = argv[i] + 11;
+        if (v && strcmp(v, c->strategy)) {
+            if (strlen(v) >= sizeof c->strategy)
+                return os_error("--strategy: value too long (%zu characters at most)", sizeof c->strategy - 1);
+            snprintf(c->strategy, sizeof c->strategy, "%s", v);
+            set_strategy_defaults(c);
+        }
+    }
+    return 0;
+}
+
+/* --name[=value] as an option of the strategy: 0 done, 1 not its option, -1 error */
+static int strategy_flag(os_config *c, const char *name, const char *eq, int argc, char **argv, int *i)
+{
+    const os_strategy *s = c->cmd == OS_CMD_TRAIN ? strategy_of(c) : NULL;
+    const os_option *r = NULL;
+    for (int k = 0; s && k < s->n_options; k++)
+        if (!strcmp(s->options[k].name, name))
+            r = &s->options[k];
+    if (!r)
+        return 1;
+    const char *v = eq ? eq + 1 : NULL;
+    if (!v && r->type == OS_OPT_BOOL)
+        v = "1";
+    if (!v && !(*i + 1 < argc))
+        return os_error("--%s needs a value", name);
+    if (!v)
+        v = argv[++*i];
+    return os_options_set(s->options, s->n_options, c->strategy_opts, name, v) ? -1 : 0;
+}
+
+/* which other strategy has this option (for the message), or NULL */
+static const char *owner_of(const char *name)
+{
+    for (int i = 0; i < os_strategy_count(); i++) {
+        const os_strategy *s = os_strategy_at(i);
+        for (int k = 0; k < s->n_options; k++)
+            if (!strcmp(s->options[k].name, name))
+                return s->name;
+    }
+    return NULL;
+}
+
 int os_config_parse(os_config *c, int argc, char **argv, int from)
 {
+    if (prescan_strategy(c, argc, argv, from))
+        return -1;
     for (int i = from; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2))
@@ -185,6 +255,15 @@ int os_config_parse(os_config *c, int argc, char **argv, int from)
             if (!strcmp(flags[j].name, name) && (flags[j].cmds & (1u << c->cmd)))
                 k = j;
         if (k < 0) {
+            int r = strategy_flag(c, name, eq, argc, argv, &i);
+            if (r <= 0) {
+                if (r < 0)
+                    return -1;
+                continue;
+            }
+            const char *own = c->cmd == OS_CMD_TRAIN ? owner_of(name) : NULL;
+            if (own)
+                return os_error("--%s is an option of the %s strategy, not of %s", name, own, c->strategy);
             char list[2048];
             int o = 0;
             for (int j = 0; j < N_FLAGS; j++)
@@ -211,6 +290,25 @@ int os_config_parse(os_config *c, int argc, char **argv, int from)
     return 0;
 }
 
+/* Does a flag apply to this run (its command, space and strategy)? */
+static int applies(const os_config *c, const flag *f)
+{
+    if (!(f->cmds & (1u << c->cmd)))
+        return 0;
+    const os_space *sp = os_space_find(c->space);
+    unsigned feat = sp ? sp->features : ~0u;
+    if (!strcmp(f->name, "auxiliary-weight"))
+        return (feat & OS_SPACE_AUX_HEAD) != 0;
+    if (!strcmp(f->name, "drop-path"))
+        return (feat & OS_SPACE_DROP_PATH) != 0;
+    if (!strcmp(f->name, "max-skip"))
+        return (feat & OS_SPACE_MAX_SKIP) != 0;
+    const os_strategy *s = strategy_of(c);
+    if (!strcmp(f->name, "val-batches") || !strcmp(f->name, "train-portion"))
+        return !s || s->uses_arch_split;
+    return 1;
+}
+
 cJSON *os_config_to_json(const os_config *c)
 {
     cJSON *j = cJSON_CreateObject();
@@ -218,6 +316,8 @@ cJSON *os_config_to_json(const os_config *c)
     for (int i = 0; i < N_FLAGS; i++) {
         const flag *f = &flags[i];
         const char *p = (const char *)c + f->off;
+        if (!applies(c, f))
+            continue;
         switch (f->type) {
         case T_INT:
         case T_BOOL: cJSON_AddNumberToObject(j, f->name, *(const int *)p); break;
@@ -225,6 +325,9 @@ cJSON *os_config_to_json(const os_config *c)
         case T_STR: cJSON_AddStringToObject(j, f->name, p); break;
         }
     }
+    const os_strategy *s = strategy_of(c);
+    if (c->cmd == OS_CMD_TRAIN && s)
+        cJSON_AddItemToObject(j, "strategy_options", os_options_to_json(s->options, s->n_options, c->strategy_opts));
     return j;
 }
 
@@ -239,6 +342,11 @@ int os_config_from_json(os_config *c, const cJSON *j)
         if (k < 0)
             return os_error("config: key 'command' must be one of train, retrain, eval, export");
         c->cmd = (os_command)k;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "strategy");
+    if (cJSON_IsString(st) && strcmp(st->valuestring, c->strategy)) {
+        snprintf(c->strategy, sizeof c->strategy, "%s", st->valuestring);
+        set_strategy_defaults(c);
     }
     for (int i = 0; i < N_FLAGS; i++) {
         const flag *f = &flags[i];
@@ -259,5 +367,9 @@ int os_config_from_json(os_config *c, const cJSON *j)
                 *(int *)p = v->valueint;
         }
     }
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(j, "strategy_options");
+    const os_strategy *s = strategy_of(c);
+    if (so && s && os_options_from_json(s->options, s->n_options, c->strategy_opts, so))
+        return -1;
     return 0;
 }

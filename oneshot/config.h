@@ -1,9 +1,12 @@
-/* oneshot/config.h — a run's configuration: defaults, command-line flags,
- * and its JSON form (config.json, checkpoint metadata).
+/* oneshot/config.h — the command line's configuration of a run: defaults,
+ * flags, and its JSON form (config.json, checkpoint metadata).
  *
- * Every hyperparameter is a flag (the table in config.c lists them with their
- * help line). Defaults are the papers' (REFERENCE.md): the DARTS search
- * protocol for `train`, the DARTS evaluation protocol for `retrain`. */
+ * Every hyperparameter is a flag. The common ones are in the table in
+ * config.c; a strategy's own options come from its os_option table
+ * (search/strategy.h) and live in strategy_opts. Defaults are the papers'
+ * (REFERENCE.md): the DARTS search protocol for `train`, the DARTS
+ * evaluation protocol for `retrain`, a strategy's own defaults (GDAS: 250
+ * epochs). */
 #ifndef OS_CONFIG_H
 #define OS_CONFIG_H
 
@@ -21,12 +24,8 @@ typedef struct os_config {
     float train_portion;          /* search: weight half of the training set */
     /* weights (SGD) */
     float lr, lr_min, momentum, weight_decay, grad_clip;
-    /* architecture (Adam) */
-    float arch_lr, arch_beta1, arch_beta2, arch_weight_decay;
-    int unrolled;
-    /* gdas */
-    float tau_max, tau_min;
-    int hard;
+    /* the strategy's own options (its os_option table) */
+    _Alignas(16) unsigned char strategy_opts[512];
     /* export */
     int max_skip;
     /* retrain */
@@ -36,15 +35,19 @@ typedef struct os_config {
     int log_every, val_batches, limit_steps, max_per_class_test, stop_after;
 } os_config;
 
-/* Defaults for a command (strategy-specific ones are filled by os_config_finish). */
+/* Defaults for a command (the default strategy's options included). */
 void os_config_defaults(os_config *c, os_command cmd);
-/* Parse argv[from..]; unknown flags and bad values: message, return -1. The
- * `set` array (one flag per table row) says which flags were given. */
+/* Parse argv[from..]; unknown flags and bad values: message, return -1.
+ * `--strategy` is read first, so its options may come anywhere. Remembers
+ * which flags were given (os_config_given). */
 int os_config_parse(os_config *c, int argc, char **argv, int from);
+/* 1 when the flag (without "--") was given on the command line. */
+int os_config_given(const char *name);
 /* Apply strategy defaults to what the user did not set. */
 void os_config_finish(os_config *c);
 void os_config_usage(os_command cmd);
 
+/* The settings that apply to this command, space and strategy, each once. */
 cJSON *os_config_to_json(const os_config *c);
 /* Overwrite the fields present in j (used by resume/eval: the run's config). */
 int os_config_from_json(os_config *c, const cJSON *j);

@@ -1,6 +1,8 @@
 /* oneshot/main.c — the `oneshot` command. */
 #include "oneshot/run.h"
-#include "oneshot/checkpoint.h"
+#include "search/strategy.h"
+#include "search/trainer.h"
+#include "supernet/supernet.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +121,10 @@ int main(int argc, char **argv)
             snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg.resume);
             os_config saved;
             os_config_defaults(&saved, c);
-            if (os_checkpoint_config(ckpt, &saved)) {
+            cJSON *sj = os_checkpoint_config_json(ckpt);
+            int bad = !sj || os_config_from_json(&saved, sj);
+            cJSON_Delete(sj);
+            if (bad) {
                 fprintf(stderr, "oneshot: --resume %s: %s\n", cfg.resume, os_last_error());
                 return 1;
             }
@@ -130,6 +135,11 @@ int main(int argc, char **argv)
                 return 2;
             }
             saved.stop_after = 0; /* a one-off for the invocation that stopped */
+            if (c == OS_CMD_TRAIN && os_config_given("strategy") && strcmp(cfg.strategy, saved.strategy)) {
+                fprintf(stderr, "oneshot: --resume %s: that run searches with %s; --strategy %s cannot continue it\n",
+                        cfg.resume, saved.strategy, cfg.strategy);
+                return 2;
+            }
             if (os_config_parse(&saved, argc, argv, 2)) {
                 fprintf(stderr, "oneshot: %s\n", os_last_error());
                 return 2;
@@ -137,7 +147,7 @@ int main(int argc, char **argv)
             cfg = saved;
         }
         char list[512];
-        if (!os_space_find(cfg.space)) {
+        if ((c == OS_CMD_TRAIN || os_config_given("space")) && !os_space_find(cfg.space)) {
             list_spaces(list, sizeof list);
             fprintf(stderr, "oneshot: unknown space '%s'; valid spaces: %s\n", cfg.space, list);
             return 2;

@@ -79,17 +79,24 @@ int os_write_file_atomic(const char *path, const char *text)
     return 0;
 }
 
+int os_write_text(const char *path, const char *text)
+{
+    size_t n = strlen(text);
+    char *t2 = malloc(n + 2);
+    if (!t2)
+        return os_error("%s: out of memory", path);
+    memcpy(t2, text, n);
+    memcpy(t2 + n, "\n", 2);
+    int rc = os_write_file_atomic(path, t2);
+    free(t2);
+    return rc;
+}
+
 static int write_json(const char *path, cJSON *j)
 {
     char *txt = cJSON_Print(j);
-    size_t n = strlen(txt);
-    char *t2 = malloc(n + 2);
-    memcpy(t2, txt, n);
-    t2[n] = '\n';
-    t2[n + 1] = 0;
-    int rc = os_write_file_atomic(path, t2);
+    int rc = os_write_text(path, txt);
     free(txt);
-    free(t2);
     return rc;
 }
 
@@ -110,7 +117,7 @@ int os_write_config(const os_config *c, const char *dir, long n_weights, long n_
     cJSON_AddNumberToObject(in, "train_images", d->n_w);
     cJSON_AddNumberToObject(in, "arch_images", d->n_a);
     cJSON_AddNumberToObject(in, "test_images", d->test.n);
-    cJSON_AddItemToObject(j, "data", in);
+    cJSON_AddItemToObject(j, "dataset", in);
     char path[700];
     snprintf(path, sizeof path, "%s/config.json", dir);
     int rc = write_json(path, j);
@@ -118,48 +125,7 @@ int os_write_config(const os_config *c, const char *dir, long n_weights, long n_
     return rc;
 }
 
-int os_write_arch_copy(const os_config *c, const char *dir, char *path, size_t n)
-{
-    snprintf(path, n, "%s/arch.json", dir);
-    if (c->resume[0])
-        return 0; /* the run already has its architecture */
-    cJSON *j = NULL;
-    if (c->arch[0] == '|') {
-        j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "space", "nb201");
-        cJSON_AddStringToObject(j, "arch_str", c->arch);
-    } else if (!strcmp(c->arch, "darts-v1") || !strcmp(c->arch, "darts-v2")) {
-        j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "space", "cifar_cell");
-        cJSON_AddStringToObject(j, "name", c->arch);
-        os_genotype g;
-        if (os_genotype_load(c->arch, &g)) {
-            cJSON_Delete(j);
-            return -1;
-        }
-        cJSON_AddItemToObject(j, "arch", os_genotype_to_nni(&g));
-        char text[1024];
-        os_genotype_str(&g, text, sizeof text);
-        cJSON_AddStringToObject(j, "genotype", text);
-    } else {
-        FILE *f = fopen(c->arch, "rb");
-        if (!f)
-            return os_error("--arch %s: cannot open (give a file, darts-v1, darts-v2 or an nb201 string)", c->arch);
-        char *buf = malloc(1 << 20);
-        size_t got = fread(buf, 1, (1 << 20) - 1, f);
-        fclose(f);
-        buf[got] = 0;
-        j = cJSON_Parse(buf);
-        free(buf);
-        if (!j)
-            return os_error("--arch %s: malformed JSON", c->arch);
-    }
-    int rc = write_json(path, j);
-    cJSON_Delete(j);
-    return rc;
-}
-
-int os_append_metrics(const char *dir, const os_epoch_record *r, const os_net *net)
+int os_append_metrics(const char *dir, const os_epoch_record *r, const os_net *net, const cJSON *extra)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "epoch", r->epoch);
@@ -171,8 +137,8 @@ int os_append_metrics(const char *dir, const os_epoch_record *r, const os_net *n
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
     cJSON_AddNumberToObject(j, "images_per_sec", r->images_per_sec);
     cJSON_AddNumberToObject(j, "arena_high_water_bytes", (double)r->arena_bytes);
-    if (r->tau > 0)
-        cJSON_AddNumberToObject(j, "tau", r->tau);
+    for (const cJSON *e = extra ? extra->child : NULL; e; e = e->next)
+        cJSON_AddItemToObject(j, e->string, cJSON_Duplicate(e, 1));
     if (net && net->n_choices) {
         cJSON *a = cJSON_CreateObject();
         for (int i = 0; i < net->n_choices; i++) {
@@ -234,27 +200,33 @@ int os_trim_metrics(const char *dir, int epochs_done)
     return rc;
 }
 
-int os_export_run_arch(const os_space *space, const os_net *net, int max_skip, const char *dir, int verbose)
+int os_export_run_arch(os_trainer *t, int max_skip, const char *dir, int verbose)
 {
-    char *txt = NULL;
-    if (space->export_arch(net, max_skip, &txt))
-        return -1;
+    os_arch w, child;
+    os_derive_opts o = {.max_skip = max_skip};
+    if (os_trainer_derive(t, &o, &w, &child)) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", os_last_error());
+        return os_error("export: %s", msg);
+    }
+    char *txt = os_arch_json(t->space, &child, &w);
     char path[700];
     snprintf(path, sizeof path, "%s/arch.json", dir);
-    size_t n = strlen(txt);
-    char *t2 = malloc(n + 2);
-    memcpy(t2, txt, n);
-    memcpy(t2 + n, "\n", 2);
-    int rc = os_write_file_atomic(path, t2);
+    int rc = os_write_text(path, txt);
     if (!rc && verbose) {
         cJSON *j = cJSON_Parse(txt);
         const cJSON *g = cJSON_GetObjectItem(j, "genotype");
         const cJSON *s = cJSON_GetObjectItem(j, "arch_str");
+        char *flat = NULL;
+        if (!cJSON_IsString(g) && !cJSON_IsString(s))
+            flat = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "arch"));
         printf("architecture found (%s):\n  %s\n", path,
-               cJSON_IsString(g) ? g->valuestring : cJSON_IsString(s) ? s->valuestring : "?");
+               cJSON_IsString(g) ? g->valuestring : cJSON_IsString(s) ? s->valuestring : flat);
+        free(flat);
         cJSON_Delete(j);
     }
-    free(t2);
     free(txt);
+    os_arch_free(&w);
+    os_arch_free(&child);
     return rc;
 }

@@ -3,7 +3,6 @@
 #include "ops/ops.h"
 #include "tensor/arena.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +152,6 @@ int os_net_input_choice(os_net *net, os_rng *r, const char *label, int n, int k)
         os_fatal("input choice '%s': cannot keep %d of %d inputs", label, k, n);
     i = add_choice(net, r, label, OS_CHOICE_INPUT, n);
     net->choices[i].k = k;
-    net->choices[i].fixed_mask = (1u << k) - 1;
     return i;
 }
 
@@ -169,110 +167,98 @@ void os_choice_probs(const os_choice *c, float *p)
         p[i] /= s;
 }
 
-int os_export_choice_probs(const os_net *net, const char *label, const char *space,
-                           const char *const *names, float *p, cJSON *probs)
+/* ---- the chooser ------------------------------------------------------------- */
+void os_net_set_chooser(os_net *net, void (*choose)(os_net *, const os_forward_ctx *, void *), void *arg)
 {
-    int ci = os_net_find_choice(net, label);
-    if (ci < 0)
-        return os_error("export: the network has no choice '%s' (not a supernet of the %s space)", label, space);
-    const os_choice *c = &net->choices[ci];
-    float a[OS_MAX_CANDIDATES];
-    os_tensor_to_host(c->alpha, a);
-    for (int i = 0; i < c->n; i++)
-        if (!isfinite(a[i]))
-            return os_error("export: alpha %d of choice '%s' is %g: the search diverged, "
-                            "there is no architecture to export", i, label, (double)a[i]);
-    os_choice_probs(c, p);
-    cJSON *e = cJSON_AddObjectToObject(probs, label);
-    for (int k = 0; k < c->n; k++)
-        cJSON_AddNumberToObject(e, names[k], p[k]);
-    return 0;
+    net->choose = choose;
+    net->choose_arg = arg;
 }
 
-static os_tensor *const_tensor(int n, const float *h)
+void os_net_mix_clear(os_net *net)
 {
-    os_tensor *t = os_tensor_new(1, &n);
-    os_tensor_from_host(t, h);
-    return t;
+    if (net->n_choices)
+        memset(net->mix, 0, sizeof *net->mix * (size_t)net->n_choices);
 }
 
-void os_net_prepare_mix(os_net *net, const os_forward_ctx *ctx)
+void os_net_mix_set(os_net *net, int choice, unsigned active, os_tensor *w)
 {
-    for (int i = 0; i < net->n_choices; i++) {
-        os_choice *c = &net->choices[i];
-        os_mix *m = &net->mix[i];
-        m->w = NULL;
-        m->active = -1;
-        if (ctx->mode == OS_MIX_FIXED) {
-            m->active = c->fixed;
-            continue;
-        }
-        if (ctx->mode == OS_MIX_SOFTMAX) {
-            m->w = os_softmax(c->alpha, 0);
-            continue;
-        }
-        /* Gumbel-softmax: softmax((alpha + g) / tau), g = -log(-log u) */
-        float g[OS_MAX_CANDIDATES], inv[OS_MAX_CANDIDATES];
-        for (int j = 0; j < c->n; j++) {
-            float u = os_rng_uniform(ctx->rng);
-            u = u < 1e-10f ? 1e-10f : u;
-            g[j] = -logf(-logf(u) + 1e-20f);
-            inv[j] = 1.0f / ctx->tau;
-        }
-        os_tensor *soft = os_softmax(os_mul(os_add(c->alpha, const_tensor(c->n, g)), const_tensor(c->n, inv)), 0);
-        if (ctx->mode == OS_MIX_GUMBEL) {
-            m->w = soft;
-            continue;
-        }
-        /* hard, straight-through: forward value one-hot, gradient of soft */
-        float s[OS_MAX_CANDIDATES], d[OS_MAX_CANDIDATES];
-        os_tensor_to_host(soft, s);
-        int best = 0;
-        for (int j = 1; j < c->n; j++)
-            if (s[j] > s[best])
-                best = j;
-        for (int j = 0; j < c->n; j++)
-            d[j] = (j == best ? 1.0f : 0.0f) - s[j];
-        m->w = os_add(soft, const_tensor(c->n, d));
-        m->active = best;
-    }
+    if (choice < 0 || choice >= net->n_choices)
+        os_fatal("mix_set: choice %d of %d", choice, net->n_choices);
+    const os_choice *c = &net->choices[choice];
+    if (!active || (active & ~os_mask_all(c->n)))
+        os_fatal("choice '%s': active mask 0x%x does not fit %d candidates", c->label, active, c->n);
+    if (w && (w->ndim != 1 || w->shape[0] != c->n))
+        os_fatal("choice '%s': mixing weights %s, expected [%d]", c->label, os_shape_str(w), c->n);
+    net->mix[choice] = (os_mix){.w = w, .active = active};
 }
+
+void os_net_begin_forward(os_net *net, const os_forward_ctx *ctx)
+{
+    if (!net->n_choices)
+        return;
+    if (!net->choose)
+        os_fatal("%s supernet: no strategy decided its choices (os_net_set_chooser)", net->space);
+    os_net_mix_clear(net);
+    net->choose(net, ctx, net->choose_arg);
+}
+
+static const os_mix *mix_of(const os_net *net, int choice)
+{
+    const os_mix *m = &net->mix[choice];
+    if (!m->active)
+        os_fatal("choice '%s': the chooser did not decide it", net->choices[choice].label);
+    return m;
+}
+
+static int only_one(unsigned mask) { return mask && !(mask & (mask - 1)); }
+static int lowest(unsigned mask) { return __builtin_ctz(mask); }
 
 os_tensor *os_layer_choice_forward(os_net *net, int choice, os_candidate_fn run, void *self,
                                    os_tensor *x, const os_forward_ctx *ctx)
 {
     os_choice *c = &net->choices[choice];
-    os_mix *m = &net->mix[choice];
-    if (m->active >= 0) {
-        os_tensor *y = run(self, m->active, x, ctx);
-        return m->w ? os_scale_by(y, os_select(m->w, m->active)) : y;
+    const os_mix *m = mix_of(net, choice);
+    if (only_one(m->active)) {
+        int k = lowest(m->active);
+        os_tensor *y = run(self, k, x, ctx);
+        return m->w ? os_scale_by(y, os_select(m->w, k)) : y;
     }
-    if (!m->w)
-        os_fatal("layer choice '%s': mixing weights not prepared (call os_net_prepare_mix)", c->label);
     os_tensor *outs[OS_MAX_CANDIDATES];
+    int n_out = 0;
+    for (int i = 0; i < c->n; i++) {
+        int on = (m->active >> i) & 1u;
+        outs[i] = (on && !(m->w && i == c->zero_index)) ? run(self, i, x, ctx) : NULL;
+        n_out += outs[i] != NULL;
+    }
+    if (m->w)
+        return os_weighted_sum(c->n, outs, m->w);
+    int k = 0;
     for (int i = 0; i < c->n; i++)
-        outs[i] = (i == c->zero_index) ? NULL : run(self, i, x, ctx);
-    return os_weighted_sum(c->n, outs, m->w);
+        if (outs[i])
+            outs[k++] = outs[i];
+    return os_sum_n(n_out, outs);
 }
 
 os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *const *xs,
                                    const os_forward_ctx *ctx)
 {
+    (void)ctx;
     os_choice *c = &net->choices[choice];
-    os_mix *m = &net->mix[choice];
     if (n != c->n)
         os_fatal("input choice '%s': given %d inputs, defined with %d", c->label, n, c->n);
-    if (ctx->mode == OS_MIX_FIXED) {
-        os_tensor *sel[OS_MAX_CANDIDATES];
-        int k = 0;
-        for (int i = 0; i < n; i++)
-            if (c->fixed_mask & (1u << i))
-                sel[k++] = xs[i];
-        if (k == 0)
-            os_fatal("input choice '%s': no input chosen", c->label);
-        return k == 1 ? sel[0] : os_sum_n(k, sel);
+    const os_mix *m = mix_of(net, choice);
+    if (only_one(m->active)) {
+        int k = lowest(m->active);
+        return m->w ? os_scale_by(xs[k], os_select(m->w, k)) : xs[k];
     }
-    if (m->active >= 0)
-        return os_scale_by(xs[m->active], os_select(m->w, m->active));
-    return os_weighted_sum(n, (os_tensor *const *)xs, m->w);
+    os_tensor *sel[OS_MAX_CANDIDATES];
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        sel[i] = ((m->active >> i) & 1u) ? xs[i] : NULL;
+    if (m->w)
+        return os_weighted_sum(n, sel, m->w);
+    for (int i = 0; i < n; i++)
+        if (sel[i])
+            sel[k++] = sel[i];
+    return os_sum_n(k, sel);
 }

@@ -7,16 +7,25 @@
  *    cell's edge 2_0 is the choice "normal/edge_2_0".
  *  - an INPUT CHOICE: k of n incoming tensors, under a label.
  *
- * How a layer choice is evaluated is decided per forward pass by the strategy,
- * through os_mix (one per label, computed once per forward):
- *  - OS_MIX_SOFTMAX   all candidates, weighted by softmax(alpha)      (DARTS)
- *  - OS_MIX_GUMBEL    all candidates, weighted by a Gumbel-softmax sample
- *                     softmax((alpha + g) / tau)                       (soft GDAS, NNI GumbelDARTS)
- *  - OS_MIX_GUMBEL_HARD one candidate, the argmax of the sample, scaled by the
- *                     straight-through weight onehot - sg(soft) + soft (GDAS)
- *  - OS_MIX_FIXED     one given candidate, weight 1, no gradient to alpha
- *                     (a chosen child; ENAS/SPOS sample a path and use this)
- * Input choices follow the same rule with their own alpha.
+ * How a choice is evaluated is decided per forward pass by the STRATEGY
+ * (search/), never by the space: at the start of every forward the space
+ * calls os_net_begin_forward(), which calls the chooser the strategy
+ * installed (os_net_set_chooser). The chooser fills one os_mix per choice:
+ *  - w       mixing weights [n] on the tape (softmax(alpha) for DARTS, a
+ *            Gumbel sample for GDAS, gates for ProxylessNAS), or NULL
+ *  - active  the candidates to run, as a bit mask (any number of them)
+ * A layer choice then returns
+ *  - one active candidate:   op_k(x), times w[k] when w is given
+ *                            (the straight-through GDAS path: w is one-hot
+ *                            forward, soft backward)
+ *  - several, with w:        sum over the active k of w[k] * op_k(x); the
+ *                            `none` candidate is skipped (its output and the
+ *                            gradient of its weight are zero)
+ *  - several, without w:     the plain sum of the active candidates
+ * An input choice does the same over its n input tensors.
+ * Sampling (Gumbel, uniform, a controller's samples, binary gates) lives in
+ * the strategies; os_net_choose_arch() installs a chooser that runs one fixed
+ * path given as an os_arch (supernet/arch.h).
  *
  * A space is one C file (supernet/spaces/<name>.c) that builds its network
  * from these primitives and registers itself in supernet/registry.c.
@@ -33,6 +42,8 @@
 #define OS_LABEL_MAX 40
 #define OS_MAX_CANDIDATES 16
 
+struct cJSON;
+
 /* ---- choices ------------------------------------------------------------- */
 typedef enum { OS_CHOICE_LAYER, OS_CHOICE_INPUT } os_choice_kind;
 
@@ -42,29 +53,26 @@ typedef struct os_choice {
     int n;                                 /* candidates (ops or inputs) */
     int k;                                 /* input choice: how many are kept */
     const char *names[OS_MAX_CANDIDATES];  /* layer choice: op names */
-    os_tensor *alpha;                      /* [n] architecture parameter */
-    int fixed;                             /* OS_MIX_FIXED: chosen candidate */
-    unsigned fixed_mask;                   /* input choice, OS_MIX_FIXED: chosen inputs */
+    os_tensor *alpha;                      /* [n] architecture parameter (used by
+                                              the strategies that learn one) */
     int zero_index;                        /* the `none` candidate, or -1 */
 } os_choice;
 
-typedef enum { OS_MIX_SOFTMAX, OS_MIX_GUMBEL, OS_MIX_GUMBEL_HARD, OS_MIX_FIXED } os_mix_mode;
-
-/* What the strategy decided for one forward pass. */
+/* One forward pass. */
 typedef struct os_forward_ctx {
     bool training;        /* BN batch stats, dropout, drop-path */
-    os_mix_mode mode;
-    float tau;            /* Gumbel temperature */
-    os_rng *rng;          /* Gumbel noise (strategy-owned, checkpointed) */
     float drop_path;      /* child networks: drop-path probability */
     uint64_t step_seed;   /* per-step seed for dropout / drop-path masks */
 } os_forward_ctx;
 
-/* The mixing weights of one choice for the current forward pass. */
+/* What the strategy decided for one choice in the current forward pass. */
 typedef struct os_mix {
-    os_tensor *w;         /* [n] weights on the tape (NULL when mode is FIXED) */
-    int active;           /* hard modes: the one candidate to run; -1 = all */
+    os_tensor *w;         /* [n] weights on the tape, or NULL */
+    unsigned active;      /* bit k: candidate k runs; 0 = not set (an error) */
 } os_mix;
+
+/* All candidates of an n-way choice, as an active mask. */
+static inline unsigned os_mask_all(int n) { return n >= 32 ? ~0u : (1u << n) - 1u; }
 
 /* ---- batch norm module --------------------------------------------------- */
 typedef struct os_bn {
@@ -83,7 +91,10 @@ struct os_net {
     os_params buffers;         /* BN running stats: persistent, not trained */
     os_choice *choices;        /* one per label */
     int n_choices;
-    os_mix *mix;               /* per choice, filled by os_net_prepare_mix */
+    os_mix *mix;               /* per choice, filled by the chooser each forward */
+    /* the strategy's chooser: fills mix[] for one forward (see the top) */
+    void (*choose)(os_net *net, const os_forward_ctx *ctx, void *arg);
+    void *choose_arg;
     void *impl;
     /* logits [N, classes]; *aux_logits set when the net has an auxiliary head
      * and ctx->training (else NULL). */
@@ -103,45 +114,80 @@ int os_net_layer_choice(os_net *net, os_rng *r, const char *label, int n, const 
 int os_net_input_choice(os_net *net, os_rng *r, const char *label, int n, int k);
 int os_net_find_choice(const os_net *net, const char *label);
 
-/* Compute every choice's mixing weights for one forward pass (call once per
- * forward, after os_step_reset). */
-void os_net_prepare_mix(os_net *net, const os_forward_ctx *ctx);
-/* Evaluate a layer choice: run(i) returns candidate i's output. Mixed modes
- * skip the `none` candidate (its output and its weight's gradient are zero). */
+/* Install the chooser that decides every choice for each forward pass. */
+void os_net_set_chooser(os_net *net, void (*choose)(os_net *, const os_forward_ctx *, void *), void *arg);
+/* Spaces call this first in their forward: it runs the chooser (a supernet
+ * without one is a fatal misuse). Child networks have no choices. */
+void os_net_begin_forward(os_net *net, const os_forward_ctx *ctx);
+/* Chooser helpers: clear every mix / set one choice. */
+void os_net_mix_clear(os_net *net);
+void os_net_mix_set(os_net *net, int choice, unsigned active, os_tensor *w);
+/* Evaluate a layer choice: run(i) returns candidate i's output (rules at the top). */
 typedef os_tensor *(*os_candidate_fn)(void *self, int i, os_tensor *x, const os_forward_ctx *ctx);
 os_tensor *os_layer_choice_forward(os_net *net, int choice, os_candidate_fn run, void *self,
                                    os_tensor *x, const os_forward_ctx *ctx);
-/* Evaluate an input choice over n tensors of one shape: mixed modes weight
- * them by the choice's weights; FIXED sums the inputs in fixed_mask. */
+/* Evaluate an input choice over n tensors of one shape (rules at the top). */
 os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *const *xs,
                                    const os_forward_ctx *ctx);
 /* Softmax probabilities of a choice's alpha, on the host (n floats). */
 void os_choice_probs(const os_choice *c, float *p);
-/* For a space's export: the probabilities of the choice `label` into p and,
- * as {names[k]: p[k]}, under `label` in the JSON object `probs`. -1 with an
- * error naming the label when the network lacks it (not a `space` supernet)
- * or an alpha is NaN or infinite (a diverged search has nothing to export). */
-struct cJSON;
-int os_export_choice_probs(const os_net *net, const char *label, const char *space,
-                           const char *const *names, float *p, struct cJSON *probs);
 
 /* ---- the space registry ---------------------------------------------------- */
+struct os_arch;
+
 typedef struct os_space_opts {
     int cells;          /* 0 = the space's default */
     int channels;       /* 0 = default */
     int in_c, in_h, in_w, num_classes;
     uint64_t seed;
     /* child networks only */
-    const char *arch_json; /* NULL = supernet */
-    int auxiliary;         /* build the auxiliary head */
+    const struct os_arch *arch; /* a child architecture (child form); NULL = supernet */
+    int auxiliary;              /* build the auxiliary head */
 } os_space_opts;
 
+/* How a space turns the supernet's decisions into a child (os_space.derive). */
+typedef struct os_derive_opts {
+    int max_skip;       /* cifar_cell: at most this many skip_connect in the normal cell; -1 = off */
+} os_derive_opts;
+
+/* What a space supports beyond the basics (os_space.features). */
+enum {
+    OS_SPACE_AUX_HEAD  = 1u << 0,  /* the child has an auxiliary head (--auxiliary-weight) */
+    OS_SPACE_DROP_PATH = 1u << 1,  /* the child uses drop-path (--drop-path) */
+    OS_SPACE_MAX_SKIP  = 1u << 2,  /* derive honours os_derive_opts.max_skip */
+};
+
+/* A search space. Two forms of an architecture (supernet/arch.h):
+ *  - the SUPERNET form: the labels of the supernet's own choices (what a
+ *    strategy decides: weights or chosen candidates per choice);
+ *  - the CHILD form: the labels of NNI's format for the space (what arch.json
+ *    holds and what a child network is built from).
+ * For nb201 the two are the same; for cifar_cell the supernet has one 8-way
+ * choice per edge and the child names two (op, input) pairs per node. */
 typedef struct os_space {
     const char *name;
     const char *summary;
-    /* returns 0, or -1 with os_error() (e.g. an arch that does not fit the space) */
+    unsigned features;
+    /* Supernet (o->arch NULL) or child. 0, or -1 with os_error() (e.g. an
+     * arch that does not fit the space). */
     int (*build)(os_net *net, const os_space_opts *o);
-    int (*export_arch)(const os_net *net, int max_skip, char **json_out); /* malloc'd JSON */
+    /* The child form's labels and candidates (nothing chosen). */
+    void (*child_template)(struct os_arch *a);
+    /* The child from the supernet form (weights or chosen candidates): the
+     * space's selection rule. 0, or -1 with os_error() naming the choice. */
+    int (*derive)(const struct os_arch *supernet, const os_derive_opts *o, struct os_arch *child);
+    /* Optional. A named architecture ("darts-v2") or a string form (an nb201
+     * arch string) into the child form: 0, -1 with os_error(), or 1 when s is
+     * not one of this space's forms. */
+    int (*parse)(const char *s, struct os_arch *child);
+    /* Optional. Extra keys of arch.json for a child (genotype, arch_str). */
+    void (*describe)(const struct os_arch *child, struct cJSON *root);
+    /* Optional. The child form from an NNI label dict when the space needs
+     * more checks than the generic reader (supernet/arch.c); 0 or -1 with
+     * os_error() naming the key. */
+    int (*from_nni)(const struct cJSON *dict, struct os_arch *child);
+    /* Optional. Named architectures, NULL-terminated (for help texts). */
+    const char *const *named;
 } os_space;
 
 const os_space *os_space_find(const char *name);

@@ -44,7 +44,7 @@
 #include "tensor/safetensors.h"
 #include "autograd/optim.h"
 #include "supernet/spaces/spaces.h"
-#include "oneshot/run.h"
+#include "search/darts.h"
 
 #define FIXTURE "tests/ref/fixtures/supernet_darts.safetensors"
 #define ATOL 1e-3 /* times max|ref| of the tensor */
@@ -192,13 +192,30 @@ static void expect_weights_unchanged(fixture *fx)
     }
 }
 
+/* a darts strategy on the fixture's net (its chooser mixes by softmax) */
+static void *darts_on(fixture *fx, os_optim *wopt, float wd, int unrolled)
+{
+    const os_strategy *d = os_strategy_find("darts");
+    cr_assert(d);
+    unsigned char opts[512];
+    cr_assert(d->options_size <= sizeof opts);
+    os_options_defaults(d->options, d->n_options, opts);
+    cr_assert_eq(os_options_set(d->options, d->n_options, opts, "unrolled", unrolled ? "1" : "0"), 0);
+    os_search_env env = {.net = &fx->net, .wopt = wopt, .momentum = 0.9f, .weight_decay = wd, .seed = 1};
+    void *st;
+    cr_assert_eq(d->create(&env, opts, &st), 0, "%s", os_last_error());
+    return st;
+}
+
 Test(parity, loss_and_weight_grads)
 {
     fixture fx;
     fixture_load(&fx);
+    os_optim *wopt = os_optim_sgd(&fx.net.weights, &(os_sgd_config){.lr = 0.025f});
+    void *st = darts_on(&fx, wopt, 3e-4f, 0);
     os_params_zero_grad(&fx.net.weights);
     os_params_zero_grad(&fx.net.arch);
-    os_forward_ctx ctx = {.training = true, .mode = OS_MIX_SOFTMAX};
+    os_forward_ctx ctx = {.training = true};
     os_tensor *loss = os_forward_loss(&fx.net, &fx.train, &ctx, 0.0f, 0.0f, NULL);
     float l = os_tensor_item(loss);
     os_backward(loss);
@@ -210,6 +227,8 @@ Test(parity, loss_and_weight_grads)
     free(ref);
     double l2 = compare_group(fx.f, "grad/", &fx.net.weights, 1);
     cr_expect(l2 <= L2_TOL, "weight gradients: relative L2 error %.3g", l2);
+    os_strategy_find("darts")->free(st);
+    os_optim_free(wopt);
     fixture_free(&fx);
 }
 
@@ -222,12 +241,6 @@ static void arch_grad_case(int mode)
     fixture fx;
     fixture_load(&fx);
     float wd = mode == 2 ? 0.1f : 3e-4f;
-    os_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    snprintf(cfg.strategy, sizeof cfg.strategy, "darts");
-    cfg.momentum = 0.9f;
-    cfg.weight_decay = wd;
-    cfg.unrolled = mode > 0;
     os_optim *wopt = os_optim_sgd(&fx.net.weights, &(os_sgd_config){.lr = 0.025f, .momentum = 0.9f,
                                                                     .weight_decay = wd});
     if (mode == 2) {
@@ -241,18 +254,12 @@ static void arch_grad_case(int mode)
         }
         os_optim_set_steps(wopt, 1);
     }
-    os_search_state s = {.net = &fx.net, .wopt = wopt, .cfg = &cfg};
-    os_darts_arch_grad(&s, &fx.train, &fx.val, mode > 0);
+    void *st = darts_on(&fx, wopt, wd, mode > 0);
+    os_darts_arch_grad(st, &fx.train, &fx.val);
     double l2 = compare_group(fx.f, prefix[mode], &fx.net.arch, 1);
     cr_expect(l2 <= L2_TOL, "alpha gradients: relative L2 error %.3g", l2);
     expect_weights_unchanged(&fx);
-    os_params_free_all(&s.backup);
-    os_params_free_all(&s.hvp);
-    if (s.alpha_acc) {
-        for (int i = 0; i < fx.net.arch.n; i++)
-            os_tensor_free(s.alpha_acc[i]);
-        free(s.alpha_acc);
-    }
+    os_strategy_find("darts")->free(st);
     os_optim_free(wopt);
     fixture_free(&fx);
 }

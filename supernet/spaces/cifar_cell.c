@@ -11,11 +11,14 @@
  * node, affine BNs, drop-path on every non-identity op, and optionally the
  * DARTS auxiliary head after the cell at 2*cells/3.
  */
+#include "supernet/arch.h"
 #include "supernet/darts_ops.h"
 #include "supernet/genotype.h"
 #include "supernet/spaces/spaces.h"
 #include "ops/ops.h"
 #include "tensor/arena.h"
+
+#include <cjson/cJSON.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +55,8 @@ typedef struct {
     os_genotype geno;
     int drop_counter;
 } darts_net;
+
+static int genotype_of(const os_arch *a, os_genotype *g);
 
 /* ---- construction ------------------------------------------------------------ */
 static void cell_init(os_net *net, os_rng *r, darts_net *d, cell *c, int idx, int Cpp, int Cp, int C,
@@ -196,8 +201,7 @@ static os_tensor *darts_forward(os_net *net, os_tensor *x, const os_forward_ctx 
     d->drop_counter = 0;
     if (aux)
         *aux = NULL;
-    if (d->search)
-        os_net_prepare_mix(net, ctx);
+    os_net_begin_forward(net, ctx);
     os_tensor *s0 = os_bn_forward(&d->stem_bn, os_conv2d(x, d->stem_w, NULL, 1, 1, 1, 1), ctx), *s1 = s0;
     for (int i = 0; i < d->n_cells; i++) {
         os_tensor *s2 = cell_forward(net, d, &d->cells[i], s0, s1, ctx);
@@ -224,8 +228,8 @@ static void darts_free(os_net *net)
 static int cifar_cell_build(os_net *net, const os_space_opts *o)
 {
     darts_net *d = calloc(1, sizeof *d);
-    d->search = o->arch_json == NULL;
-    if (!d->search && os_genotype_load(o->arch_json, &d->geno)) {
+    d->search = o->arch == NULL;
+    if (!d->search && genotype_of(o->arch, &d->geno)) {
         free(d);
         return -1;
     }
@@ -273,38 +277,121 @@ static int cifar_cell_build(os_net *net, const os_space_opts *o)
     return 0;
 }
 
-static int cifar_cell_export(const os_net *net, int max_skip, char **json_out)
+/* ---- architectures: the child form is NNI's (T/op_N_K, T/input_N_K) ---------------- */
+static void cifar_cell_template(os_arch *a)
+{
+    char label[OS_LABEL_MAX];
+    for (int t = 0; t < 2; t++)
+        for (int node = 2; node < 2 + OS_CELL_NODES; node++)
+            for (int k = 0; k < 2; k++) {
+                snprintf(label, sizeof label, "%s/op_%d_%d", os_cell_type_names[t], node, k);
+                os_arch_add(a, label, OS_CHOICE_LAYER, DARTS_NUM_OPS, 1, os_darts_op_names);
+                snprintf(label, sizeof label, "%s/input_%d_%d", os_cell_type_names[t], node, k);
+                os_arch_add(a, label, OS_CHOICE_INPUT, node, 1, NULL);
+            }
+}
+
+static void arch_of_genotype(const os_genotype *g, os_arch *a)
+{
+    os_arch_init(a, "cifar_cell");
+    cifar_cell_template(a);
+    for (int t = 0, e = 0; t < 2; t++)
+        for (int i = 0; i < 2 * OS_CELL_NODES; i++) {
+            a->c[e++].chosen = 1u << g->op[t][i];
+            a->c[e++].chosen = 1u << g->in[t][i];
+        }
+}
+
+/* the child form back into a genotype (any os_arch: from a file, the API, derive) */
+static int genotype_of(const os_arch *a, os_genotype *g)
+{
+    char label[OS_LABEL_MAX];
+    for (int t = 0; t < 2; t++)
+        for (int node = 2; node < 2 + OS_CELL_NODES; node++)
+            for (int k = 0; k < 2; k++) {
+                int i = 2 * (node - 2) + k;
+                snprintf(label, sizeof label, "%s/op_%d_%d", os_cell_type_names[t], node, k);
+                int ci = os_arch_find(a, label);
+                int op = ci < 0 ? -1 : os_arch_chosen_one(&a->c[ci]);
+                if (ci < 0 || a->c[ci].kind != OS_CHOICE_LAYER || op < 0 || op == DARTS_NONE ||
+                    a->c[ci].chosen != 1u << op)
+                    return os_error("cifar_cell: the architecture has no single op other than none for '%s'", label);
+                snprintf(label, sizeof label, "%s/input_%d_%d", os_cell_type_names[t], node, k);
+                ci = os_arch_find(a, label);
+                int in = ci < 0 ? -1 : os_arch_chosen_one(&a->c[ci]);
+                if (ci < 0 || in < 0 || in >= node || a->c[ci].chosen != 1u << in)
+                    return os_error("cifar_cell: the architecture has no single input in 0..%d for '%s'", node - 1,
+                                    label);
+                g->op[t][i] = op;
+                g->in[t][i] = in;
+            }
+    return 0;
+}
+
+/* DARTS's rule (supernet/genotype.h) on the edges' weights; a decided path
+ * (no weights) counts as one-hot weights. */
+static int cifar_cell_derive(const os_arch *sup, const os_derive_opts *o, os_arch *child)
 {
     float probs[2][OS_CELL_EDGES][8];
-    cJSON *root = cJSON_CreateObject(), *pj = cJSON_CreateObject();
     for (int t = 0; t < 2; t++)
         for (int node = 2; node < 2 + OS_CELL_NODES; node++)
             for (int j = 0; j < node; j++) {
                 char label[OS_LABEL_MAX];
                 snprintf(label, sizeof label, "%s/edge_%d_%d", os_cell_type_names[t], node, j);
-                if (os_export_choice_probs(net, label, "cifar_cell", os_darts_op_names,
-                                           probs[t][os_cell_edge(node, j)], pj)) {
-                    cJSON_Delete(root);
-                    cJSON_Delete(pj);
-                    return -1;
-                }
+                int ci = os_arch_find(sup, label);
+                if (ci < 0 || sup->c[ci].n != DARTS_NUM_OPS)
+                    return os_error("cifar_cell: the supernet architecture lacks choice '%s'", label);
+                const os_arch_choice *c = &sup->c[ci];
+                if (!c->has_weights && !c->chosen)
+                    return os_error("cifar_cell: choice '%s' is neither weighted nor decided", label);
+                for (int k = 0; k < DARTS_NUM_OPS; k++)
+                    probs[t][os_cell_edge(node, j)][k] = c->has_weights ? c->w[k] : (float)((c->chosen >> k) & 1u);
             }
     os_genotype g;
-    os_genotype_derive(probs, max_skip, &g);
-    char text[1024];
-    os_genotype_str(&g, text, sizeof text);
-    cJSON_AddStringToObject(root, "space", "cifar_cell");
-    cJSON_AddItemToObject(root, "arch", os_genotype_to_nni(&g));
-    cJSON_AddStringToObject(root, "genotype", text);
-    cJSON_AddItemToObject(root, "probs", pj);
-    *json_out = cJSON_Print(root);
-    cJSON_Delete(root);
+    os_genotype_derive(probs, o ? o->max_skip : -1, &g);
+    arch_of_genotype(&g, child);
     return 0;
 }
 
+static int cifar_cell_parse(const char *s, os_arch *child)
+{
+    if (strcmp(s, "darts-v1") && strcmp(s, "darts-v2"))
+        return 1;
+    arch_of_genotype(!strcmp(s, "darts-v1") ? &os_darts_v1 : &os_darts_v2, child);
+    return 0;
+}
+
+static int cifar_cell_from_nni(const cJSON *dict, os_arch *child)
+{
+    os_genotype g;
+    if (os_genotype_from_json(dict, &g))
+        return -1;
+    os_arch_free(child);
+    arch_of_genotype(&g, child);
+    return 0;
+}
+
+static void cifar_cell_describe(const os_arch *child, cJSON *root)
+{
+    os_genotype g;
+    if (genotype_of(child, &g))
+        return;
+    char text[1024];
+    os_genotype_str(&g, text, sizeof text);
+    cJSON_AddStringToObject(root, "genotype", text);
+}
+
+static const char *const cifar_cell_named[] = {"darts-v1", "darts-v2", NULL};
+
 const os_space os_space_cifar_cell = {
     .name = "cifar_cell",
-    .summary = "DARTS cell space: 8 ops x 14 edges, normal + reduction cells (DARTS, GDAS)",
+    .summary = "DARTS cell space: 8 ops x 14 edges, normal + reduction cells",
+    .features = OS_SPACE_AUX_HEAD | OS_SPACE_DROP_PATH | OS_SPACE_MAX_SKIP,
     .build = cifar_cell_build,
-    .export_arch = cifar_cell_export,
+    .child_template = cifar_cell_template,
+    .derive = cifar_cell_derive,
+    .parse = cifar_cell_parse,
+    .describe = cifar_cell_describe,
+    .from_nni = cifar_cell_from_nni,
+    .named = cifar_cell_named,
 };

@@ -1,13 +1,17 @@
 /* supernet/spaces/nb201.c — the NAS-Bench-201 cell space (REFERENCE.md §4).
  *
  * Cell: nodes 0..3, node j sums an op on every earlier node i (6 edges, choice
- * labels "j_i" as NNI names them, one alpha per edge shared by all cells),
- * output node 3. Ops: none, skip_connect, nor_conv_1x1, nor_conv_3x3,
- * avg_pool_3x3 (convs are ReLU-Conv-BN). Skeleton: 3x3 stem to C + BN;
+ * labels "cell/{i}_{j}" as NNI 3.0 names them, one alpha per edge shared by
+ * all cells), output node 3. Ops, with NNI's names: none, skip_connect,
+ * conv_1x1, conv_3x3, avg_pool_3x3 (convs are ReLU-Conv-BN); the benchmark's
+ * own strings call the convs nor_conv_1x1 / nor_conv_3x3. Skeleton: 3x3 stem to C + BN;
  * `cells` cells at C; residual block to 2C; cells at 2C; residual block to 4C;
  * cells at 4C; BN, ReLU, global average pool, linear. Defaults C=16, 5 cells.
- * Architecture string: |op~0|+|op~0|op~1|+|op~0|op~1|op~2|.
+ * Architecture string (benchmark notation): |op~0|+|op~0|op~1|+|op~0|op~1|op~2|.
+ * The supernet form and the child form of an architecture are the same
+ * labels (supernet/arch.h).
  */
+#include "supernet/arch.h"
 #include "supernet/darts_ops.h"
 #include "supernet/spaces/spaces.h"
 #include "ops/ops.h"
@@ -18,7 +22,9 @@
 #include <string.h>
 
 enum { NB_NONE, NB_SKIP, NB_CONV1, NB_CONV3, NB_AVG, NB_NUM_OPS };
+/* the benchmark's names (arch strings) and NNI's (labels, arch.json) */
 static const char *const nb_names[NB_NUM_OPS] = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
+static const char *const nni_names[NB_NUM_OPS] = {"none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3"};
 #define NB_EDGES 6
 
 static int nb_edge(int j, int i) { return j * (j - 1) / 2 + i; } /* j in 1..3, i < j */
@@ -84,8 +90,7 @@ static os_tensor *nb_forward(os_net *net, os_tensor *x, const os_forward_ctx *ct
                  net->in_c, net->in_h, net->in_w);
     if (aux)
         *aux = NULL;
-    if (d->search)
-        os_net_prepare_mix(net, ctx);
+    os_net_begin_forward(net, ctx);
     os_tensor *h = os_bn_forward(&d->stem_bn, os_conv2d(x, d->stem_w, NULL, 1, 1, 1, 1), ctx);
     for (int s = 0; s < 3; s++) {
         if (s > 0) {
@@ -163,57 +168,22 @@ static int parse_arch_str(const char *s, int *fixed)
     return 0;
 }
 
-static int load_arch(const char *src, int *fixed)
+static void edge_label(int j, int i, char *label, size_t n) { snprintf(label, n, "cell/%d_%d", i, j); }
+
+/* the chosen op of every edge of a child-form architecture */
+static int fixed_of(const os_arch *a, int *fixed)
 {
-    if (src[0] == '|')
-        return parse_arch_str(src, fixed);
-    FILE *f = fopen(src, "rb");
-    if (!f)
-        return os_error("%s: cannot open architecture file (or pass an arch string |op~0|+...)", src);
-    char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    if (!j)
-        return os_error("%s: malformed JSON", src);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return os_error("%s: expected a JSON object (labels j_i, or \"arch_str\")", src);
-    }
-    int rc = 0;
-    const cJSON *as = cJSON_GetObjectItemCaseSensitive(j, "arch_str");
-    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(j, "arch");
-    if (cJSON_IsString(as)) {
-        rc = parse_arch_str(as->valuestring, fixed);
-    } else {
-        const cJSON *m = cJSON_IsObject(arch) ? arch : j;
-        for (const cJSON *it = m->child; it && !rc; it = it->next) {
-            int jj, ii;
-            char tail;
-            if (sscanf(it->string, "%d_%d%c", &jj, &ii, &tail) != 2 || jj < 1 || jj > 3 || ii < 0 || ii >= jj)
-                rc = os_error("%s: unknown key '%s' (nb201 expects labels j_i with 0 <= i < j <= 3)", src, it->string);
+    for (int j = 1; j < 4; j++)
+        for (int i = 0; i < j; i++) {
+            char label[OS_LABEL_MAX];
+            edge_label(j, i, label, sizeof label);
+            int ci = os_arch_find(a, label);
+            int k = ci < 0 ? -1 : os_arch_chosen_one(&a->c[ci]);
+            if (ci < 0 || a->c[ci].n != NB_NUM_OPS || k < 0 || a->c[ci].chosen != 1u << k)
+                return os_error("nb201: the architecture has no single op for '%s'", label);
+            fixed[nb_edge(j, i)] = k;
         }
-        for (int jj = 1; jj < 4 && !rc; jj++)
-            for (int ii = 0; ii < jj && !rc; ii++) {
-                char key[24];
-                snprintf(key, sizeof key, "%d_%d", jj, ii);
-                const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
-                int k = -1;
-                for (int o = 0; v && cJSON_IsString(v) && o < NB_NUM_OPS; o++)
-                    if (!strcmp(v->valuestring, nb_names[o]))
-                        k = o;
-                if (!cJSON_IsString(v))
-                    rc = os_error("%s: key '%s' is missing or not a string", src, key);
-                else if (k < 0)
-                    rc = os_error("%s: key '%s': unknown op '%s' (nb201 has none, skip_connect, nor_conv_1x1, "
-                                  "nor_conv_3x3, avg_pool_3x3)", src, key, v->valuestring);
-                else
-                    fixed[nb_edge(jj, ii)] = k;
-            }
-    }
-    cJSON_Delete(j);
-    return rc;
+    return 0;
 }
 
 static void res_init(os_net *net, os_rng *r, nb_res *rb, const char *name, int cin, int cout, int affine)
@@ -231,8 +201,8 @@ static void res_init(os_net *net, os_rng *r, nb_res *rb, const char *name, int c
 static int nb_build(os_net *net, const os_space_opts *o)
 {
     nb_net *d = calloc(1, sizeof *d);
-    d->search = o->arch_json == NULL;
-    if (!d->search && load_arch(o->arch_json, d->fixed)) {
+    d->search = o->arch == NULL;
+    if (!d->search && fixed_of(o->arch, d->fixed)) {
         free(d);
         return -1;
     }
@@ -266,9 +236,9 @@ static int nb_build(os_net *net, const os_space_opts *o)
                 for (int i = 0; i < j; i++) {
                     nb_edge_t *e = &cell->edges[nb_edge(j, i)];
                     if (d->search) {
-                        char label[24];
-                        snprintf(label, sizeof label, "%d_%d", j, i);
-                        e->choice = os_net_layer_choice(net, &r, label, NB_NUM_OPS, nb_names);
+                        char label[OS_LABEL_MAX];
+                        edge_label(j, i, label, sizeof label);
+                        e->choice = os_net_layer_choice(net, &r, label, NB_NUM_OPS, nni_names);
                         for (int k = 0; k < NB_NUM_OPS; k++) {
                             snprintf(nm, sizeof nm, "cells.%d.e%d_%d.%d", s * d->per_stage + c, j, i, k);
                             op_init(net, &r, &e->ops[k], nm, k, Cs, affine);
@@ -287,44 +257,83 @@ static int nb_build(os_net *net, const os_space_opts *o)
     return 0;
 }
 
-static int nb_export(const os_net *net, int max_skip, char **json_out)
+/* ---- architectures -------------------------------------------------------------- */
+static void nb_template(os_arch *a)
 {
-    (void)max_skip;
-    cJSON *root = cJSON_CreateObject(), *arch = cJSON_CreateObject(), *pj = cJSON_CreateObject();
+    for (int j = 1; j < 4; j++)
+        for (int i = 0; i < j; i++) {
+            char label[OS_LABEL_MAX];
+            edge_label(j, i, label, sizeof label);
+            os_arch_add(a, label, OS_CHOICE_LAYER, NB_NUM_OPS, 1, nni_names);
+        }
+}
+
+/* per edge the strongest op (ties: the first), or the decided one */
+static int nb_derive(const os_arch *sup, const os_derive_opts *o, os_arch *child)
+{
+    (void)o;
+    os_arch_init(child, "nb201");
+    nb_template(child);
+    for (int e = 0; e < child->n; e++) {
+        int ci = os_arch_find(sup, child->c[e].label);
+        if (ci < 0 || sup->c[ci].n != NB_NUM_OPS) {
+            os_arch_free(child);
+            return os_error("nb201: the supernet architecture lacks choice '%s'", child->c[e].label);
+        }
+        const os_arch_choice *c = &sup->c[ci];
+        int best = os_arch_chosen_one(c);
+        if (c->has_weights) {
+            best = 0;
+            for (int k = 1; k < NB_NUM_OPS; k++)
+                if (c->w[k] > c->w[best])
+                    best = k;
+        }
+        if (best < 0) {
+            os_arch_free(child);
+            return os_error("nb201: choice '%s' is neither weighted nor decided", c->label);
+        }
+        child->c[e].chosen = 1u << best;
+    }
+    return 0;
+}
+
+/* "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...~0|...~1|...~2|" (1 = not an arch string) */
+static int nb_parse(const char *s, os_arch *child)
+{
+    if (s[0] != '|')
+        return 1;
+    int fixed[NB_EDGES];
+    if (parse_arch_str(s, fixed))
+        return -1;
+    os_arch_init(child, "nb201");
+    nb_template(child);
+    for (int j = 1, e = 0; j < 4; j++)
+        for (int i = 0; i < j; i++)
+            child->c[e++].chosen = 1u << fixed[nb_edge(j, i)];
+    return 0;
+}
+
+static void nb_describe(const os_arch *child, cJSON *root)
+{
+    int fixed[NB_EDGES];
+    if (fixed_of(child, fixed))
+        return;
     char str[256];
     int o = 0;
     for (int j = 1; j < 4; j++) {
         o += snprintf(str + o, sizeof str - o, "%s|", j > 1 ? "+" : "");
-        for (int i = 0; i < j; i++) {
-            char label[24];
-            snprintf(label, sizeof label, "%d_%d", j, i);
-            float p[NB_NUM_OPS];
-            if (os_export_choice_probs(net, label, "nb201", nb_names, p, pj)) {
-                cJSON_Delete(root);
-                cJSON_Delete(arch);
-                cJSON_Delete(pj);
-                return -1;
-            }
-            int best = 0;
-            for (int k = 1; k < NB_NUM_OPS; k++)
-                if (p[k] > p[best])
-                    best = k;
-            cJSON_AddStringToObject(arch, label, nb_names[best]);
-            o += snprintf(str + o, sizeof str - o, "%s~%d|", nb_names[best], i);
-        }
+        for (int i = 0; i < j; i++)
+            o += snprintf(str + o, sizeof str - o, "%s~%d|", nb_names[fixed[nb_edge(j, i)]], i);
     }
-    cJSON_AddStringToObject(root, "space", "nb201");
-    cJSON_AddItemToObject(root, "arch", arch);
     cJSON_AddStringToObject(root, "arch_str", str);
-    cJSON_AddItemToObject(root, "probs", pj);
-    *json_out = cJSON_Print(root);
-    cJSON_Delete(root);
-    return 0;
 }
 
 const os_space os_space_nb201 = {
     .name = "nb201",
     .summary = "NAS-Bench-201 cell space: 5 ops x 6 edges, 15,625 architectures",
     .build = nb_build,
-    .export_arch = nb_export,
+    .child_template = nb_template,
+    .derive = nb_derive,
+    .parse = nb_parse,
+    .describe = nb_describe,
 };

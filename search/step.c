@@ -1,5 +1,5 @@
-/* oneshot/step.c — the pieces every training step is made of. */
-#include "oneshot/run.h"
+/* search/step.c — the pieces every training step is made of (step.h). */
+#include "search/step.h"
 #include "ops/ops.h"
 #include "tensor/arena.h"
 

@@ -1,0 +1,38 @@
+/* search/data.h — the data a run needs: both splits of a dataset, the
+ * weights / architecture halves of the training split (search), and the
+ * loaders, normalised with the training half's channel statistics. */
+#ifndef OS_RUN_DATA_H
+#define OS_RUN_DATA_H
+
+#include <stdint.h>
+#include "datasets/datasets.h"
+
+typedef struct os_data_settings {
+    const char *path;        /* NULL = the default dataset (Fashion-MNIST) */
+    const char *format;      /* NULL = detect */
+    int subset, test_subset; /* first N images per class (0 = all) */
+    int batch;
+    uint64_t seed;           /* the split and the shuffles */
+    int search;              /* split the training set: weights / architecture */
+    float train_portion;     /* search: the weights' fraction */
+    int need_train;          /* make the training loaders (0: test only, e.g. eval) */
+    int crop_pad, flip, cutout;
+} os_data_settings;
+
+typedef struct os_run_data {
+    os_dataset train, test;
+    int32_t *idx_w, *idx_a;   /* search: weight / architecture halves; retrain: idx_w = all */
+    int n_w, n_a;
+    float mean[4], std[4];
+    os_loader *wl, *al, *tl;  /* weights, architecture, test */
+    float *xb;                /* host batch buffer: two batches */
+    int32_t *yb;
+    int batch;
+} os_run_data;
+
+/* Loads both splits and makes the loaders. Returns 0 or -1 with os_error()
+ * (d is then closed). */
+int os_run_data_open(os_run_data *d, const os_data_settings *s);
+void os_run_data_close(os_run_data *d);
+
+#endif

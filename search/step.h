@@ -1,0 +1,35 @@
+/* search/step.h — the pieces every training step is made of: a batch, the
+ * loss of a forward pass, one weight step, one evaluation batch. */
+#ifndef OS_STEP_H
+#define OS_STEP_H
+
+#include <stdint.h>
+#include "supernet/supernet.h"
+#include "autograd/optim.h"
+
+typedef struct os_batch {
+    const float *x;      /* n images, NCHW, the net's input shape */
+    const int32_t *y;    /* n labels */
+    int n;
+} os_batch;
+
+typedef struct os_step_result {
+    float loss;          /* mean cross-entropy of the batch (not finite: the step was not taken) */
+    int correct;         /* correct top-1 predictions */
+} os_step_result;
+
+/* The batch as a step tensor [n, C, H, W]. */
+os_tensor *os_batch_tensor(const os_net *net, const os_batch *b);
+/* forward + cross-entropy (+ aux_weight * the auxiliary head's); counts
+ * correct predictions into *correct when given; records on the tape when
+ * grad mode is on. */
+os_tensor *os_forward_loss(os_net *net, const os_batch *b, const os_forward_ctx *ctx, float aux_weight,
+                           float smoothing, int *correct);
+/* One SGD step of the weights on b; the architecture parameters get no
+ * gradient. A non-finite loss leaves the weights as they were. */
+os_step_result os_weight_step(os_net *net, os_optim *wopt, const os_batch *b, const os_forward_ctx *ctx,
+                              float aux_weight, float smoothing, float grad_clip);
+/* Loss and accuracy without gradients (BN in eval mode unless ctx->training). */
+os_step_result os_eval_batch(os_net *net, const os_batch *b, const os_forward_ctx *ctx);
+
+#endif

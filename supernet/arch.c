@@ -1,0 +1,411 @@
+/* supernet/arch.c — the architecture type: choices, NNI JSON, arch.json, loading. */
+#include "supernet/arch.h"
+#include "tensor/error.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void os_arch_init(os_arch *a, const char *space)
+{
+    memset(a, 0, sizeof *a);
+    snprintf(a->space, sizeof a->space, "%s", space ? space : "");
+}
+
+void os_arch_free(os_arch *a)
+{
+    free(a->c);
+    memset(a, 0, sizeof *a);
+}
+
+void os_arch_copy(os_arch *dst, const os_arch *src)
+{
+    os_arch_init(dst, src->space);
+    dst->n = src->n;
+    dst->c = malloc(sizeof *dst->c * (size_t)(src->n ? src->n : 1));
+    if (!dst->c)
+        os_fatal("arch_copy: out of memory");
+    memcpy(dst->c, src->c, sizeof *dst->c * (size_t)src->n);
+}
+
+int os_arch_add(os_arch *a, const char *label, os_choice_kind kind, int n, int k, const char *const *names)
+{
+    if (n < 1 || n > OS_MAX_CANDIDATES)
+        os_fatal("arch_add '%s': %d candidates (1..%d allowed)", label, n, OS_MAX_CANDIDATES);
+    os_arch_choice *c = realloc(a->c, sizeof *a->c * (size_t)(a->n + 1));
+    if (!c)
+        os_fatal("arch_add: out of memory");
+    a->c = c;
+    c = &a->c[a->n];
+    memset(c, 0, sizeof *c);
+    snprintf(c->label, sizeof c->label, "%s", label);
+    c->kind = kind;
+    c->n = n;
+    c->k = k;
+    for (int i = 0; names && i < n; i++)
+        c->names[i] = names[i];
+    return a->n++;
+}
+
+int os_arch_find(const os_arch *a, const char *label)
+{
+    for (int i = 0; i < a->n; i++)
+        if (!strcmp(a->c[i].label, label))
+            return i;
+    return -1;
+}
+
+void os_arch_of_net(const os_net *net, os_arch *a)
+{
+    os_arch_init(a, net->space);
+    for (int i = 0; i < net->n_choices; i++) {
+        const os_choice *c = &net->choices[i];
+        os_arch_add(a, c->label, c->kind, c->n, c->k, c->kind == OS_CHOICE_LAYER ? c->names : NULL);
+    }
+}
+
+int os_arch_from_alpha(const os_net *net, os_arch *a)
+{
+    os_arch_of_net(net, a);
+    for (int i = 0; i < net->n_choices; i++) {
+        const os_choice *c = &net->choices[i];
+        float al[OS_MAX_CANDIDATES];
+        os_tensor_to_host(c->alpha, al);
+        for (int k = 0; k < c->n; k++)
+            if (!isfinite(al[k])) {
+                os_arch_free(a);
+                return os_error("alpha %d of choice '%s' is %g: the search diverged, there is no "
+                                "architecture to derive", k, c->label, (double)al[k]);
+            }
+        os_choice_probs(c, a->c[i].w);
+        a->c[i].has_weights = 1;
+    }
+    return 0;
+}
+
+int os_arch_name_index(const os_arch_choice *c, const char *name)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->names[i] && !strcmp(c->names[i], name))
+            return i;
+    return -1;
+}
+
+int os_arch_chosen_one(const os_arch_choice *c) { return c->chosen ? __builtin_ctz(c->chosen) : -1; }
+
+int os_arch_complete(const os_arch *a)
+{
+    for (int i = 0; i < a->n; i++)
+        if (!a->c[i].chosen)
+            return 0;
+    return 1;
+}
+
+int os_arch_equal(const os_arch *a, const os_arch *b)
+{
+    if (a->n != b->n || strcmp(a->space, b->space))
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->c[i].label, b->c[i].label) || a->c[i].chosen != b->c[i].chosen)
+            return 0;
+    return 1;
+}
+
+/* ---- NNI labels ----------------------------------------------------------------- */
+cJSON *os_arch_to_nni(const os_arch *a)
+{
+    cJSON *j = cJSON_CreateObject();
+    for (int i = 0; i < a->n; i++) {
+        const os_arch_choice *c = &a->c[i];
+        if (!c->chosen)
+            continue;
+        if (c->kind == OS_CHOICE_LAYER) {
+            cJSON_AddStringToObject(j, c->label, c->names[os_arch_chosen_one(c)]);
+        } else {
+            cJSON *arr = cJSON_AddArrayToObject(j, c->label);
+            for (int k = 0; k < c->n; k++)
+                if ((c->chosen >> k) & 1u)
+                    cJSON_AddItemToArray(arr, cJSON_CreateNumber(k));
+        }
+    }
+    return j;
+}
+
+static void list_names(const os_arch_choice *c, char *buf, size_t n)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int k = 0; k < c->n && o < n; k++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%s", k ? ", " : "", c->names[k]);
+}
+
+static void list_labels(const os_arch *a, char *buf, size_t n)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < a->n && o < n; i++) {
+        if (i == 4 && a->n > 6) {
+            o += (size_t)snprintf(buf + o, n - o, ", ... %s", a->c[a->n - 1].label);
+            break;
+        }
+        o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? ", " : "", a->c[i].label);
+    }
+}
+
+int os_arch_from_nni(os_arch *a, const cJSON *dict, const char *src)
+{
+    const char *pre = src ? src : "architecture", *sep = ": ";
+    char list[512];
+    if (!cJSON_IsObject(dict))
+        return os_error("%s%sexpected a JSON object of labels", pre, sep);
+    for (const cJSON *it = dict->child; it; it = it->next)
+        if (os_arch_find(a, it->string) < 0) {
+            list_labels(a, list, sizeof list);
+            return os_error("%s%sunknown key '%s' (%s expects the labels %s)", pre, sep, it->string, a->space, list);
+        }
+    for (int i = 0; i < a->n; i++) {
+        os_arch_choice *c = &a->c[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(dict, c->label);
+        if (!v)
+            return os_error("%s%skey '%s' is missing", pre, sep, c->label);
+        c->chosen = 0;
+        if (c->kind == OS_CHOICE_LAYER) {
+            int k = cJSON_IsString(v) ? os_arch_name_index(c, v->valuestring) : -1;
+            list_names(c, list, sizeof list);
+            if (!cJSON_IsString(v))
+                return os_error("%s%skey '%s' must be a string, one of %s", pre, sep, c->label, list);
+            if (k < 0)
+                return os_error("%s%skey '%s': unknown op '%s' (%s has %s)", pre, sep, c->label, v->valuestring,
+                                a->space, list);
+            c->chosen = 1u << k;
+            continue;
+        }
+        /* input choice: [i, ...] with k distinct indices (a bare integer for k = 1) */
+        int cnt = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
+        if ((!cJSON_IsArray(v) && !cJSON_IsNumber(v)) || cnt != c->k)
+            return os_error("%s%skey '%s' must be a list of %d input index(es) in 0..%d", pre, sep, c->label, c->k,
+                            c->n - 1);
+        for (int e = 0; e < cnt; e++) {
+            const cJSON *x = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, e) : v;
+            if (!cJSON_IsNumber(x) || x->valuedouble != (double)x->valueint || x->valueint < 0 ||
+                x->valueint >= c->n)
+                return os_error("%s%skey '%s': input index out of range 0..%d", pre, sep, c->label, c->n - 1);
+            if ((c->chosen >> x->valueint) & 1u)
+                return os_error("%s%skey '%s': input %d given twice", pre, sep, c->label, x->valueint);
+            c->chosen |= 1u << x->valueint;
+        }
+    }
+    return 0;
+}
+
+/* ---- arch.json ------------------------------------------------------------------- */
+char *os_arch_json(const os_space *sp, const os_arch *child, const os_arch *weights)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "space", sp->name);
+    cJSON_AddItemToObject(root, "arch", os_arch_to_nni(child));
+    if (sp->describe)
+        sp->describe(child, root);
+    if (weights) {
+        cJSON *pj = cJSON_AddObjectToObject(root, "probs");
+        for (int i = 0; i < weights->n; i++) {
+            const os_arch_choice *c = &weights->c[i];
+            if (!c->has_weights)
+                continue;
+            cJSON *e = cJSON_AddObjectToObject(pj, c->label);
+            for (int k = 0; k < c->n; k++) {
+                char idx[16];
+                snprintf(idx, sizeof idx, "%d", k);
+                cJSON_AddNumberToObject(e, c->names[k] ? c->names[k] : idx, c->w[k]);
+            }
+        }
+    }
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    return txt;
+}
+
+/* ---- loading ----------------------------------------------------------------------- */
+static int child_from_dict(const os_space *sp, const cJSON *dict, const char *what, os_arch *child)
+{
+    os_arch_init(child, sp->name);
+    sp->child_template(child);
+    int rc;
+    if (sp->from_nni) {
+        rc = sp->from_nni(dict, child);
+        if (rc) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", os_last_error());
+            os_error("%s: %s", what, msg);
+        }
+    } else {
+        rc = os_arch_from_nni(child, dict, what);
+    }
+    if (rc)
+        os_arch_free(child);
+    return rc;
+}
+
+static int disagree(const char *what, const char *found, const char *space)
+{
+    return os_error("%s is an architecture of the %s space, but the space given is %s (drop --space or make "
+                    "them agree)", what, found, space);
+}
+
+int os_arch_parse_json(const char *text, const char *what, const char *space, const os_space **sp,
+                       os_arch *child)
+{
+    cJSON *j = cJSON_Parse(text);
+    if (!j)
+        return os_error("%s: malformed JSON", what);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return os_error("%s: expected a JSON object (arch.json, or NNI's label dict)", what);
+    }
+    int rc = -1;
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(j, "space");
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(j, "arch");
+    const os_space *s = NULL;
+    if (js) {
+        if (!cJSON_IsString(js) || !(s = os_space_find(js->valuestring))) {
+            rc = os_error("%s: key 'space': unknown space %s%s%s", what, cJSON_IsString(js) ? "'" : "",
+                          cJSON_IsString(js) ? js->valuestring : "(not a string)", cJSON_IsString(js) ? "'" : "");
+            goto out;
+        }
+        if (space && strcmp(space, s->name)) {
+            rc = disagree(what, s->name, space);
+            goto out;
+        }
+        const cJSON *as = cJSON_GetObjectItemCaseSensitive(j, "arch_str");
+        if (!inner && cJSON_IsString(as) && s->parse) {
+            rc = s->parse(as->valuestring, child) == 0 ? 0 : -1;
+            if (rc)
+                os_error("%s: key 'arch_str': %s", what, os_last_error());
+        } else if (!cJSON_IsObject(inner)) {
+            rc = os_error("%s: key 'arch' is missing or not an object of NNI labels", what);
+        } else {
+            rc = child_from_dict(s, inner, what, child);
+        }
+    } else {
+        const cJSON *dict = cJSON_IsObject(inner) ? inner : j;
+        if (space) {
+            if (!(s = os_space_find(space))) {
+                rc = os_error("unknown space '%s'", space);
+                goto out;
+            }
+            rc = child_from_dict(s, dict, what, child);
+        } else {
+            /* a bare NNI dict: the one space whose labels it matches; when
+             * none does, the error of the space that knows most of its keys */
+            int found = 0, best_known = -1;
+            char first_err[1024] = "";
+            for (int i = 0; i < os_space_count(); i++) {
+                os_arch a;
+                if (child_from_dict(os_space_at(i), dict, what, &a) == 0) {
+                    if (!found++) {
+                        *child = a;
+                        s = os_space_at(i);
+                    } else {
+                        os_arch_free(&a);
+                    }
+                    continue;
+                }
+                char err[1024];
+                snprintf(err, sizeof err, "%s", os_last_error());
+                os_arch t;
+                os_arch_init(&t, os_space_at(i)->name);
+                os_space_at(i)->child_template(&t);
+                int known = 0;
+                for (const cJSON *it = dict->child; it; it = it->next)
+                    known += os_arch_find(&t, it->string) >= 0;
+                os_arch_free(&t);
+                if (known > best_known) {
+                    best_known = known;
+                    snprintf(first_err, sizeof first_err, "%s", err);
+                }
+            }
+            if (found == 1) {
+                rc = 0;
+            } else {
+                if (found > 1)
+                    os_arch_free(child);
+                rc = os_error("%s", found ? "the labels fit several spaces: give --space" : first_err);
+            }
+        }
+    }
+out:
+    cJSON_Delete(j);
+    if (!rc)
+        *sp = s;
+    return rc;
+}
+
+int os_arch_load(const char *src, const char *space, const os_space **sp, os_arch *child)
+{
+    /* named architectures and string forms first */
+    for (int i = 0; i < os_space_count(); i++) {
+        const os_space *s = os_space_at(i);
+        if (!s->parse)
+            continue;
+        os_arch a;
+        os_arch_init(&a, s->name);
+        int r = s->parse(src, &a);
+        if (r == 1) {
+            os_arch_free(&a);
+            continue;
+        }
+        if (r) {
+            os_arch_free(&a);
+            return -1;
+        }
+        if (space && strcmp(space, s->name)) {
+            os_arch_free(&a);
+            return disagree(src, s->name, space);
+        }
+        *child = a;
+        *sp = s;
+        return 0;
+    }
+    FILE *f = fopen(src, "rb");
+    if (!f) {
+        char names[256] = "";
+        size_t o = 0;
+        for (int i = 0; i < os_space_count(); i++)
+            for (const char *const *n = os_space_at(i)->named; n && *n && o < sizeof names; n++)
+                o += (size_t)snprintf(names + o, sizeof names - o, "%s, ", *n);
+        return os_error("%s: cannot open architecture file (give arch.json, an NNI label dict, %san nb201 "
+                        "string |op~0|+...)", src, names);
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (len < 0 || len > (16L << 20)) {
+        fclose(f);
+        return os_error("%s: not an architecture file (%ld bytes)", src, len);
+    }
+    char *buf = malloc((size_t)len + 1);
+    size_t got = fread(buf, 1, (size_t)len, f);
+    fclose(f);
+    buf[got] = 0;
+    int rc = os_arch_parse_json(buf, src, space, sp, child);
+    free(buf);
+    return rc;
+}
+
+/* ---- a fixed path through a supernet ---------------------------------------------- */
+static void choose_fixed(os_net *net, const os_forward_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    const os_arch *a = arg;
+    if (a->n != net->n_choices)
+        os_fatal("%s supernet: the path has %d choices, the net %d", net->space, a->n, net->n_choices);
+    for (int i = 0; i < net->n_choices; i++) {
+        if (!a->c[i].chosen)
+            os_fatal("%s supernet: choice '%s' of the path is not decided", net->space, a->c[i].label);
+        os_net_mix_set(net, i, a->c[i].chosen, NULL);
+    }
+}
+
+void os_net_choose_arch(os_net *net, const os_arch *a) { os_net_set_chooser(net, choose_fixed, (void *)a); }
