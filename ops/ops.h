@@ -1,9 +1,10 @@
 /* ops/ops.h — every differentiable op: forward builders that record on the tape.
  *
  * Each op: checks its arguments (a misuse is fatal with a message naming the
- * op and the shapes, see tensor/error.h), allocates its output from the step
- * arena, records a tape node when gradients are needed, and runs its kernel
- * through os_dispatch(). Gradient rules live next to the forward, in the same
+ * op and the shapes, see tensor/error.h), adds its multiply-adds and the
+ * parameters it reads to the cost counter when a counting window is open
+ * (ops/count.h), allocates its output from the step arena, records a tape
+ * node when gradients are needed, and runs its kernel through os_dispatch(). Gradient rules live next to the forward, in the same
  * file (ops/<op>.c); kernels live per backend (ops/cpu/<op>_cpu.c).
  *
  * Shapes: activations are NCHW [N,C,H,W]; linear layers use [N,F].

@@ -7,6 +7,7 @@
 #include "tests/test_util.h"
 #include "tensor/context.h"
 #include "tensor/backend.h"
+#include "ops/count.h"
 
 #include <omp.h>
 #include <pthread.h>
@@ -138,8 +139,8 @@ Test(context, freeing_the_current_context_goes_back_to_the_default)
     os_context_free(NULL); /* no-op */
 }
 
-/* A forward/backward with a conv, batch norm and a linear layer on context
- * c, then c is freed: everything it held must go. */
+/* A forward/backward with a conv, batch norm, a linear layer and a counting
+ * window on context c, then c is freed: everything it held must go. */
 static void use_and_free_a_context(void)
 {
     os_rng r;
@@ -148,6 +149,7 @@ static void use_and_free_a_context(void)
     os_tensor *fc = tu_param(&r, 2, (int[]){2, 4}, -0.5f, 0.5f, 0);
     os_context *c = os_context_new();
     os_context *prev = os_context_use(c);
+    os_count_begin();
     for (int step = 0; step < 3; step++) {
         os_tensor *x = os_tensor_new4(2, 3, 6, 6);
         for (long i = 0; i < os_numel(x); i++)
@@ -164,7 +166,7 @@ static void use_and_free_a_context(void)
     os_conv2d(x, w, NULL, 1, 1, 1, 1);
     cr_expect_gt(os_tape_length(), 0);
     os_context_use(prev);
-    os_context_free(c);
+    os_context_free(c); /* with the counting window still open */
     os_tensor_free(w);
     os_tensor_free(fc);
 }
