@@ -4,6 +4,11 @@
  * arena). os_backward(loss) walks the tape from the newest node back: that
  * order is a valid reverse topological order because ops run eagerly.
  *
+ * The tape, the grad mode and the activation-gradient pool belong to the
+ * calling thread's current context (tensor/context.h): each context has its
+ * own, made on first use; os_step_reset (tensor/arena.h) clears the current
+ * context's tape together with its arenas.
+ *
  * Gradient rule (kept everywhere): every gradient ACCUMULATES (+=).
  * os_grad_acc(t) returns t's gradient buffer, creating it zero-filled on first
  * use (step arena for activations; parameters own a persistent one), or NULL
@@ -41,7 +46,8 @@ bool os_set_grad_enabled(bool on); /* returns the previous mode */
 os_node *os_tape_record(const char *op, os_backward_fn fn, os_tensor *out,
                         int n_in, os_tensor *const *in,
                         const void *params, size_t params_size);
-/* Drop all nodes (the arena memory goes at os_step_reset). */
+/* Drop all nodes of the current context's tape (the arena memory goes at
+ * os_step_reset, which also clears the tape). */
 void os_tape_clear(void);
 size_t os_tape_length(void);
 

@@ -1,7 +1,7 @@
 /* autograd/optim.c — SGD and Adam over a parameter group, grad-norm clipping,
  * the cosine schedule. See autograd/optim.h for the exact update rules. */
 #include "autograd/optim.h"
-#include "ops/ops.h"
+#include "autograd/optim_kernels.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
 

@@ -1,21 +1,57 @@
+/* autograd/tape.c — the tape, grad mode, the activation-gradient pool and
+ * backward. Their state is per context (tensor/context.h): it hangs on the
+ * current context's autograd slot, made on first use. The context tells it
+ * when the step arenas go (os_step_reset, os_step_shutdown), and the tape and
+ * pool, which live in those arenas, are dropped then. */
 #include "autograd/autograd.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
+#include "tensor/context.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-static os_node *tape_head;
-static size_t tape_len;
-static bool grad_on = true;
 struct pool_class;
-static struct pool_class *pool; /* activation-gradient pool, see os_grad_acc */
 
-bool os_grad_enabled(void) { return grad_on; }
+typedef struct autograd_state {
+    os_node *tape_head;
+    size_t tape_len;
+    bool grad_on;
+    struct pool_class *pool; /* activation-gradient pool, see os_grad_acc */
+} autograd_state;
+
+static void state_step_reset(void *s)
+{
+    autograd_state *a = s;
+    a->tape_head = NULL;
+    a->tape_len = 0;
+    a->pool = NULL; /* its memory goes with the step arena */
+}
+
+static const os_context_slot_ops state_ops = {.step_reset = state_step_reset, .free = free};
+
+/* The current context's autograd state. */
+static autograd_state *ag(void)
+{
+    os_context *c = os_context_current();
+    autograd_state *a = os_context_slot(c, OS_CTX_SLOT_AUTOGRAD);
+    if (a)
+        return a;
+    a = calloc(1, sizeof *a);
+    if (!a)
+        os_fatal("autograd: out of host memory");
+    a->grad_on = true;
+    os_context_set_slot(c, OS_CTX_SLOT_AUTOGRAD, a, &state_ops);
+    return a;
+}
+
+bool os_grad_enabled(void) { return ag()->grad_on; }
 
 bool os_set_grad_enabled(bool on)
 {
-    bool old = grad_on;
-    grad_on = on;
+    autograd_state *a = ag();
+    bool old = a->grad_on;
+    a->grad_on = on;
     return old;
 }
 
@@ -23,7 +59,8 @@ os_node *os_tape_record(const char *op, os_backward_fn fn, os_tensor *out,
                         int n_in, os_tensor *const *in,
                         const void *params, size_t params_size)
 {
-    if (!grad_on)
+    autograd_state *a = ag();
+    if (!a->grad_on)
         return NULL;
     bool need = false;
     for (int i = 0; i < n_in; i++)
@@ -43,22 +80,17 @@ os_node *os_tape_record(const char *op, os_backward_fn fn, os_tensor *out,
         n->params = os_step_alloc(params_size);
         memcpy(n->params, params, params_size);
     }
-    n->prev = tape_head;
-    tape_head = n;
-    tape_len++;
+    n->prev = a->tape_head;
+    a->tape_head = n;
+    a->tape_len++;
     out->flags |= OS_REQUIRES_GRAD;
     out->node = n;
     return n;
 }
 
-void os_tape_clear(void)
-{
-    tape_head = NULL;
-    tape_len = 0;
-    pool = NULL; /* its memory goes with the step arena */
-}
+void os_tape_clear(void) { state_step_reset(ag()); }
 
-size_t os_tape_length(void) { return tape_len; }
+size_t os_tape_length(void) { return ag()->tape_len; }
 
 /* ---- activation-gradient pool -------------------------------------------------
  * An activation's gradient is needed only until its producing node's backward
@@ -78,23 +110,23 @@ typedef struct pool_class {
     struct pool_class *next;
 } pool_class;
 
-static pool_class *pool_find(size_t bytes, os_device dev)
+static pool_class *pool_find(autograd_state *a, size_t bytes, os_device dev)
 {
-    for (pool_class *c = pool; c; c = c->next)
+    for (pool_class *c = a->pool; c; c = c->next)
         if (c->bytes == bytes && c->dev == dev)
             return c;
     pool_class *c = os_step_alloc(sizeof *c);
     c->bytes = bytes;
     c->dev = dev;
     c->free = NULL;
-    c->next = pool;
-    pool = c;
+    c->next = a->pool;
+    a->pool = c;
     return c;
 }
 
-static void pool_release(os_tensor *g)
+static void pool_release(autograd_state *a, os_tensor *g)
 {
-    pool_class *c = pool_find((size_t)os_numel(g) * sizeof(float), g->device);
+    pool_class *c = pool_find(a, (size_t)os_numel(g) * sizeof(float), g->device);
     pool_buf *b = os_step_alloc(sizeof *b);
     b->data = g->data;
     b->next = c->free;
@@ -118,7 +150,7 @@ os_tensor *os_grad_acc(os_tensor *t)
         }
         g->device = t->device;
         size_t bytes = (size_t)os_numel(g) * sizeof(float);
-        pool_class *c = pool_find(bytes, g->device);
+        pool_class *c = pool_find(ag(), bytes, g->device);
         if (c->free) {
             g->data = c->free->data;
             c->free = c->free->next;
@@ -133,19 +165,21 @@ os_tensor *os_grad_acc(os_tensor *t)
 
 static void run_backward(void)
 {
-    bool old = os_set_grad_enabled(false);
-    for (os_node *n = tape_head; n; n = n->prev) {
+    autograd_state *a = ag();
+    bool old = a->grad_on;
+    a->grad_on = false;
+    for (os_node *n = a->tape_head; n; n = n->prev) {
         os_tensor *out = n->out;
         if (!out->grad)
             continue;
         n->backward(n);
         if (!(out->flags & OS_PERSISTENT)) {
-            pool_release(out->grad);
+            pool_release(a, out->grad);
             out->grad = NULL;
         }
     }
-    os_set_grad_enabled(old);
-    os_tape_clear();
+    a->grad_on = old;
+    state_step_reset(a);
 }
 
 void os_backward(os_tensor *loss)

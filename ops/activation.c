@@ -4,6 +4,7 @@
  *   relu6' = 1 where 0 < y < 6 (0 at 0 and at 6)
  *   sigmoid' = y (1 - y),  tanh' = 1 - y^2 */
 #include "ops/ops.h"
+#include "ops/count.h"
 #include "ops/op_util.h"
 #include "autograd/autograd.h"
 #include "tensor/backend.h"
@@ -19,6 +20,7 @@ static os_tensor *unary(const char *op, os_unary_kind kind, os_tensor *x)
 {
     if (!x)
         os_fatal("%s: input is NULL", op);
+    os_count_op(0, 1, &x);
     os_unary_params p = {.kind = kind};
     os_tensor *xc = os_op_contig(x);
     os_tensor *y = os_tensor_like(x);

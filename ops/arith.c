@@ -2,6 +2,7 @@
  * the zero op and dropout. Same-shape ops take inputs of any strides (views)
  * and return contiguous outputs. */
 #include "ops/ops.h"
+#include "ops/count.h"
 #include "ops/op_util.h"
 #include "autograd/autograd.h"
 #include "tensor/arena.h"
@@ -44,6 +45,7 @@ os_tensor *os_add(os_tensor *a, os_tensor *b)
 {
     check_same("add", "a", a, "b", b);
     os_tensor *in[2] = {a, b};
+    os_count_op(0, 2, in);
     os_tensor *y = os_tensor_like(a);
     os_tape_record("add", sum_backward, y, 2, in, NULL, 0);
     OS_RUN(ADD, NULL, y, os_op_contig(a), os_op_contig(b));
@@ -53,6 +55,7 @@ os_tensor *os_add(os_tensor *a, os_tensor *b)
 os_tensor *os_sum_n(int n, os_tensor *const *x)
 {
     check_list("sum_n", n, x);
+    os_count_op(0, n, x);
     os_tensor *y = os_tensor_like(x[0]);
     os_tape_record("sum_n", sum_backward, y, n, x, NULL, 0);
     if (n == 1) {
@@ -79,6 +82,7 @@ os_tensor *os_mul(os_tensor *a, os_tensor *b)
 {
     check_same("mul", "a", a, "b", b);
     os_tensor *in[2] = {a, b};
+    os_count_op(0, 2, in);
     os_tensor *ac = os_op_contig(a), *bc = os_op_contig(b);
     os_tensor *y = os_tensor_like(a);
     os_node *n = os_tape_record("mul", mul_backward, y, 2, in, NULL, 0);
@@ -110,6 +114,7 @@ os_tensor *os_scale_by(os_tensor *x, os_tensor *s)
     if (os_numel(s) != 1)
         os_fatal("scale_by: s %s must have 1 element (x %s)", os_shape_str(s), os_shape_str(x));
     os_tensor *in[2] = {x, s};
+    os_count_op(0, 2, in);
     os_tensor *xc = os_op_contig(x);
     os_tensor *y = os_tensor_like(x);
     os_node *n = os_tape_record("scale_by", scale_by_backward, y, 2, in, NULL, 0);
@@ -165,6 +170,7 @@ os_tensor *os_weighted_sum(int n, os_tensor *const *x, os_tensor *w)
         in[i] = x[i];
     }
     in[n] = w;
+    os_count_op(0, n + 1, in);
     os_wsum_params p = {.n = n, .x = xc};
     os_tensor *y = os_tensor_like(x[first]);
     os_tape_record("weighted_sum", weighted_sum_backward, y, n + 1, in, &p, sizeof p);
@@ -203,6 +209,7 @@ os_tensor *os_concat_channels(int n, os_tensor *const *x)
                      i, os_shape_str(x[i]), os_shape_str(x[0]));
         c += x[i]->shape[1];
     }
+    os_count_op(0, n, x);
     for (int d = 0; d < x[0]->ndim; d++)
         shape[d] = d == 1 ? c : x[0]->shape[d];
     os_tensor *y = os_tensor_new(x[0]->ndim, shape);
@@ -245,6 +252,7 @@ os_tensor *os_dropout(os_tensor *x, float p, int training, uint64_t seed)
         os_fatal("dropout: p = %g outside [0, 1) (x %s)", (double)p, os_shape_str(x));
     if (!training || p == 0.0f)
         return x; /* identity: the same tensor, gradients flow through unchanged */
+    os_count_op(0, 1, &x);
     os_dropout_params prm = {.p = p, .seed = seed};
     os_tensor *y = os_tensor_like(x);
     os_tape_record("dropout", dropout_backward, y, 1, &x, &prm, sizeof prm);

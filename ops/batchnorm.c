@@ -16,6 +16,7 @@
  * between this forward and backward would change them.
  */
 #include "ops/ops.h"
+#include "ops/count.h"
 #include "autograd/autograd.h"
 #include "tensor/backend.h"
 
@@ -70,6 +71,7 @@ os_tensor *os_batch_norm(os_tensor *x, os_tensor *gamma, os_tensor *beta,
     os_bn_params p = {.eps = eps, .momentum = momentum};
     os_tensor *y = os_tensor_like(x);
     os_tensor *in[3] = {x, gamma, beta};
+    os_count_op(0, 3, in); /* gamma, beta: parameters; no multiply-adds */
     if (training) {
         int c[1] = {x->shape[1]};
         os_tensor *mean = os_tensor_new(1, c), *invstd = os_tensor_new(1, c);

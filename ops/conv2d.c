@@ -11,6 +11,7 @@
  * kept for the backward.
  */
 #include "ops/ops.h"
+#include "ops/count.h"
 #include "autograd/autograd.h"
 #include "tensor/backend.h"
 
@@ -83,11 +84,14 @@ os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_co
                  oh, ow, os_shape_str(x), os_shape_str(w), p->stride_h, p->stride_w, p->pad_h,
                  p->pad_w, p->dil_h, p->dil_w);
 
+    os_tensor *in[3] = {x, w, bias};
+    os_count_op((int64_t)x->shape[0] * co * oh * ow * (ci / g) * w->shape[2] * w->shape[3],
+                bias ? 3 : 2, in);
+
     os_tensor *wc = contiguous(w), *bc = contiguous(bias);
     os_tensor *y = os_tensor_new4(x->shape[0], co, oh, ow);
     OS_RUN(CONV2D_FWD, p, y, x, wc, bc);
 
-    os_tensor *in[3] = {x, w, bias};
     os_node *n = os_tape_record("conv2d", conv2d_backward, y, bias ? 3 : 2, in, p, sizeof *p);
     if (n)
         n->saved[0] = wc;

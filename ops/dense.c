@@ -5,6 +5,7 @@
  *   reshape / flatten / select return views that share x's storage; their
  *   nodes pass the gradient back into the matching part of dx. */
 #include "ops/ops.h"
+#include "ops/count.h"
 #include "ops/op_util.h"
 #include "autograd/autograd.h"
 #include "tensor/arena.h"
@@ -35,6 +36,7 @@ os_tensor *os_matmul(os_tensor *a, os_tensor *b)
     if (!a || !b || a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[0])
         os_fatal("matmul: need a [M,K] and b [K,N]: a %s b %s", os_shape_str(a), os_shape_str(b));
     os_tensor *in[2] = {a, b};
+    os_count_op((int64_t)a->shape[0] * a->shape[1] * b->shape[1], 2, in);
     os_tensor *ac = os_op_contig(a), *bc = os_op_contig(b);
     os_tensor *y = os_tensor_new(2, (int[]){a->shape[0], b->shape[1]});
     os_node *n = os_tape_record("matmul", matmul_backward, y, 2, in, NULL, 0);
@@ -72,6 +74,7 @@ os_tensor *os_linear(os_tensor *x, os_tensor *w, os_tensor *bias)
         os_fatal("linear: bias %s must be [O] for w %s (x %s)", os_shape_str(bias), os_shape_str(w),
                  os_shape_str(x));
     os_tensor *in[3] = {x, w, bias};
+    os_count_op((int64_t)x->shape[0] * x->shape[1] * w->shape[0], 3, in);
     os_tensor *xc = os_op_contig(x), *wc = os_op_contig(w);
     os_tensor *y = os_tensor_new(2, (int[]){x->shape[0], w->shape[0]});
     os_node *n = os_tape_record("linear", linear_backward, y, 3, in, NULL, 0);
@@ -127,6 +130,7 @@ os_tensor *os_reshape(os_tensor *x, int ndim, const int *shape)
         snprintf(want + o, sizeof want - (size_t)o, "]");
         os_fatal("reshape: cannot reshape x %s (%ld elements) to %s", os_shape_str(x), os_numel(x), want);
     }
+    os_count_op(0, 1, &x);
     os_tensor *xc = contiguous(x);
     os_tensor *y = os_view_reshape(xc, ndim, shape);
     os_tape_record("reshape", reshape_backward, y, 1, &xc, NULL, 0);
@@ -173,6 +177,7 @@ os_tensor *os_select(os_tensor *x, int i)
         os_fatal("select: x %s has no dim 0", os_shape_str(x));
     if (i < 0 || i >= x->shape[0])
         os_fatal("select: index %d out of range for x %s", i, os_shape_str(x));
+    os_count_op(0, 1, &x);
     os_tensor *y = row_view(x, i);
     os_tape_record("select", select_backward, y, 1, &x, &i, sizeof i);
     return y;

@@ -1,9 +1,10 @@
 /* ops/ops.h — every differentiable op: forward builders that record on the tape.
  *
  * Each op: checks its arguments (a misuse is fatal with a message naming the
- * op and the shapes, see tensor/error.h), allocates its output from the step
- * arena, records a tape node when gradients are needed, and runs its kernel
- * through os_dispatch(). Gradient rules live next to the forward, in the same
+ * op and the shapes, see tensor/error.h), adds its multiply-adds and the
+ * parameters it reads to the cost counter when a counting window is open
+ * (ops/count.h), allocates its output from the step arena, records a tape
+ * node when gradients are needed, and runs its kernel through os_dispatch(). Gradient rules live next to the forward, in the same
  * file (ops/<op>.c); kernels live per backend (ops/cpu/<op>_cpu.c).
  *
  * Shapes: activations are NCHW [N,C,H,W]; linear layers use [N,F].
@@ -15,7 +16,8 @@
 #include <stdint.h>
 #include "tensor/tensor.h"
 
-/* ---- parameter structs (also the kernels' params, see ops/kernels.def) ---- */
+/* ---- parameter structs (also the kernels' params, see ops/kernels.def; the
+ * optimizer kernels' are in autograd/optim_kernels.h) ---- */
 typedef enum { OS_RELU, OS_RELU6, OS_SIGMOID, OS_TANH } os_unary_kind;
 typedef struct { os_unary_kind kind; } os_unary_params;
 
@@ -41,16 +43,6 @@ typedef struct { int outer, dim, inner, log; } os_softmax_params;
 typedef struct { const int32_t *labels; int n, k; float smoothing; } os_xent_params;
 
 typedef struct { float p; uint64_t seed; } os_dropout_params;
-
-typedef struct {
-    float lr, momentum, dampening, weight_decay;
-    int nesterov, first_step; /* first_step: momentum buffer = grad (PyTorch) */
-} os_sgd_step_params;
-
-typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
-    float bias_corr1, bias_corr2; /* 1 - beta^t */
-} os_adam_step_params;
 
 /* ---- convolution / pooling --------------------------------------------- */
 /* x [N,Ci,H,W], w [Co,Ci/groups,KH,KW], bias [Co] or NULL -> [N,Co,OH,OW] */

@@ -11,6 +11,7 @@
  * Global average pool: [N,C,H,W] -> [N,C].
  */
 #include "ops/ops.h"
+#include "ops/count.h"
 #include "autograd/autograd.h"
 #include "tensor/backend.h"
 
@@ -41,6 +42,7 @@ static os_tensor *pool2d(const char *op, os_tensor *x, int k, int stride, int pa
         os_fatal("%s: x %s has an empty plane", op, os_shape_str(x));
     if (k > H + 2 * pad || k > W + 2 * pad)
         os_fatal("%s: kernel %d larger than the padded input (padding %d) of x %s", op, k, pad, os_shape_str(x));
+    os_count_op(0, 1, &x);
     os_tensor *y = os_tensor_new4(x->shape[0], x->shape[1], (H + 2 * pad - k) / stride + 1,
                                   (W + 2 * pad - k) / stride + 1);
     os_pool_params p = {.kh = k, .kw = k, .stride = stride, .pad = pad, .count_include_pad = 0};
@@ -75,6 +77,7 @@ os_tensor *os_global_avg_pool(os_tensor *x)
         os_fatal("global_avg_pool: x %s must be [N,C,H,W]", os_shape_str(x));
     if (x->shape[2] * x->shape[3] == 0)
         os_fatal("global_avg_pool: x %s has an empty plane", os_shape_str(x));
+    os_count_op(0, 1, &x);
     int s[2] = {x->shape[0], x->shape[1]};
     os_tensor *y = os_tensor_new(2, s);
     OS_RUN(GAP_FWD, NULL, y, x);

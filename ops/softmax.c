@@ -6,6 +6,7 @@
  *     (PyTorch label_smoothing); saves the probabilities, so the backward is
  *     dlogits += dloss * (probs - t) / N. */
 #include "ops/ops.h"
+#include "ops/count.h"
 #include "ops/op_util.h"
 #include "autograd/autograd.h"
 #include "tensor/arena.h"
@@ -27,6 +28,7 @@ static os_tensor *softmax_op(const char *op, os_tensor *x, int dim, int log)
     int d = dim < 0 ? dim + x->ndim : dim;
     if (d < 0 || d >= x->ndim)
         os_fatal("%s: dim %d out of range for x %s", op, dim, os_shape_str(x));
+    os_count_op(0, 1, &x);
     os_softmax_params p = {.outer = 1, .dim = x->shape[d], .inner = 1, .log = log};
     for (int i = 0; i < d; i++)
         p.outer *= x->shape[i];
@@ -64,6 +66,7 @@ os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoo
         if (labels[i] < 0 || labels[i] >= K)
             os_fatal("cross_entropy: label %d at index %d out of range [0, K = %d) (logits %s)",
                      (int)labels[i], i, K, os_shape_str(logits));
+    os_count_op(0, 1, &logits);
     /* the labels must outlive the call: the backward runs later */
     int32_t *lab = os_step_alloc(sizeof(int32_t) * (size_t)(N ? N : 1));
     if (N)

@@ -1,5 +1,11 @@
+/* tensor/arena.c — bump arenas, and the step arenas of the current context.
+ * The step functions know nothing of the tape: before a context's step
+ * arenas are reset or freed, the layers that keep pointers into them (the
+ * autograd tape and gradient pool) are told through the context's slots
+ * (tensor/context.h). */
 #include "tensor/arena.h"
 #include "tensor/backend.h"
+#include "tensor/context_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -134,22 +140,23 @@ size_t os_arena_capacity(const os_arena *a)
     return cap;
 }
 
-/* ---- the step arenas -------------------------------------------------------- */
-static os_arena *step_data[OS_NUM_DEVICES];
-static os_arena *step_host;
-
+/* ---- the step arenas (of the calling thread's current context) ------------- */
 os_arena *os_step_arena(os_device dev)
 {
-    if (!step_data[dev])
-        step_data[dev] = os_arena_new(dev, 0);
-    return step_data[dev];
+    if ((int)dev < 0 || dev >= OS_NUM_DEVICES)
+        os_fatal("step_arena: invalid device %d", (int)dev);
+    os_context *c = os_context_current();
+    if (!c->step_data[dev])
+        c->step_data[dev] = os_arena_new(dev, 0);
+    return c->step_data[dev];
 }
 
 os_arena *os_step_host_arena(void)
 {
-    if (!step_host)
-        step_host = os_arena_new(OS_CPU, 0);
-    return step_host;
+    os_context *c = os_context_current();
+    if (!c->step_host)
+        c->step_host = os_arena_new(OS_CPU, 0);
+    return c->step_host;
 }
 
 void *os_step_alloc(size_t bytes) { return os_arena_alloc(os_step_host_arena(), bytes); }
@@ -159,43 +166,50 @@ void *os_step_alloc_data(os_device dev, size_t bytes)
     return os_arena_alloc(os_step_arena(dev), bytes);
 }
 
-extern void os_tape_clear(void);
-
 void os_step_reset(void)
 {
-    os_tape_clear();
+    os_context *c = os_context_current();
+    os_context_step_reset_slots(c); /* autograd drops its tape and pool first */
     for (int d = 0; d < OS_NUM_DEVICES; d++)
-        if (step_data[d])
-            os_arena_reset(step_data[d]);
-    if (step_host)
-        os_arena_reset(step_host);
+        if (c->step_data[d])
+            os_arena_reset(c->step_data[d]);
+    if (c->step_host)
+        os_arena_reset(c->step_host);
 }
 
 size_t os_step_high_water(void)
 {
-    size_t s = step_host ? step_host->high_water : 0;
+    const os_context *c = os_context_current();
+    size_t s = c->step_host ? c->step_host->high_water : 0;
     for (int d = 0; d < OS_NUM_DEVICES; d++)
-        if (step_data[d])
-            s += step_data[d]->high_water;
+        if (c->step_data[d])
+            s += c->step_data[d]->high_water;
     return s;
 }
 
 size_t os_step_grow_count(void)
 {
-    size_t s = step_host ? step_host->grow_count : 0;
+    const os_context *c = os_context_current();
+    size_t s = c->step_host ? c->step_host->grow_count : 0;
     for (int d = 0; d < OS_NUM_DEVICES; d++)
-        if (step_data[d])
-            s += step_data[d]->grow_count;
+        if (c->step_data[d])
+            s += c->step_data[d]->grow_count;
     return s;
+}
+
+void os_context_free_arenas(os_context *c)
+{
+    for (int d = 0; d < OS_NUM_DEVICES; d++) {
+        os_arena_free(c->step_data[d]);
+        c->step_data[d] = NULL;
+    }
+    os_arena_free(c->step_host);
+    c->step_host = NULL;
 }
 
 void os_step_shutdown(void)
 {
-    os_tape_clear();
-    for (int d = 0; d < OS_NUM_DEVICES; d++) {
-        os_arena_free(step_data[d]);
-        step_data[d] = NULL;
-    }
-    os_arena_free(step_host);
-    step_host = NULL;
+    os_context *c = os_context_current();
+    os_context_step_reset_slots(c);
+    os_context_free_arenas(c);
 }

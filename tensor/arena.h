@@ -7,7 +7,8 @@
  * high-water size, so from the second step on nothing is malloc'd.
  *
  * One arena per device holds tensor data; a host arena holds tensor headers
- * and tape nodes. os_step_* manage the pair that ops allocate from.
+ * and tape nodes. os_step_* manage the arenas that ops allocate from: those
+ * of the calling thread's current context (tensor/context.h).
  */
 #ifndef OS_ARENA_H
 #define OS_ARENA_H
@@ -28,16 +29,21 @@ size_t os_arena_capacity(const os_arena *a);
 /* Number of times the arena had to ask the device for memory since creation. */
 size_t os_arena_grow_count(const os_arena *a);
 
-/* The step arenas (created on first use). */
+/* The step arenas of the calling thread's current context (tensor/context.h),
+ * created on first use. */
 os_arena *os_step_arena(os_device dev);   /* tensor data on dev */
 os_arena *os_step_host_arena(void);       /* headers, tape nodes */
 void *os_step_alloc(size_t bytes);        /* host metadata */
 void *os_step_alloc_data(os_device dev, size_t bytes);
-/* Clear the tape and reset every step arena. Tensors from the step are invalid after. */
+/* End the step: the state kept in the arenas by the layers above is dropped
+ * (autograd clears its tape and gradient pool, through the context's slots),
+ * then every step arena is reset. Tensors from the step are invalid after. */
 void os_step_reset(void);
 /* Sum of high-water marks of all step arenas, in bytes (goes into run metrics). */
 size_t os_step_high_water(void);
 size_t os_step_grow_count(void);
-void os_step_shutdown(void); /* frees the step arenas (end of program / tests) */
+/* Like os_step_reset, then frees the step arenas (end of program / tests);
+ * the context itself stays usable (the arenas come back on next use). */
+void os_step_shutdown(void);
 
 #endif

@@ -1,16 +1,16 @@
+/* tensor/backend.c — the backend table and os_dispatch. The table is
+ * process-wide: a backend registered with os_backend_register wins; a device
+ * with none registered gets the ops layer's built-in backend
+ * (os_builtin_backend, ops/backends.c). This file names no backend. */
 #include "tensor/backend.h"
 
-#include <omp.h>
-
-static const os_backend *backends[OS_NUM_DEVICES];
+static const os_backend *backends[OS_NUM_DEVICES]; /* registered ones */
 
 static const char *kernel_names[OS_K_COUNT] = {
 #define OS_KERNEL(name, fn, doc) #name,
 #include "ops/kernels.def"
 #undef OS_KERNEL
 };
-
-extern const os_backend os_cpu_backend;
 
 void os_backend_register(os_device dev, const os_backend *b)
 {
@@ -23,11 +23,12 @@ const os_backend *os_backend_get(os_device dev)
 {
     if ((int)dev < 0 || dev >= OS_NUM_DEVICES)
         os_fatal("backend: invalid device %d", (int)dev);
-    if (dev == OS_CPU && !backends[OS_CPU])
-        backends[OS_CPU] = &os_cpu_backend;
-    if (!backends[dev])
+    const os_backend *b = backends[dev];
+    if (!b)
+        b = os_builtin_backend(dev); /* not cached: no write, so no race between threads */
+    if (!b)
         os_fatal("backend: no backend registered for device %d", (int)dev);
-    return backends[dev];
+    return b;
 }
 
 const char *os_kernel_name(int k)
@@ -48,23 +49,4 @@ void os_dispatch(int k, const os_kargs *a)
     if (k < 0 || k >= OS_K_COUNT || !b->kernels[k])
         os_fatal("dispatch: backend '%s' has no kernel %s", b->name, os_kernel_name(k));
     b->kernels[k](a);
-}
-
-extern void openblas_set_num_threads(int);
-static int n_threads;
-
-void os_set_threads(int n)
-{
-    if (n < 1)
-        n = omp_get_num_procs();
-    n_threads = n;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(1);
-}
-
-int os_threads(void)
-{
-    if (!n_threads)
-        os_set_threads(0);
-    return n_threads;
 }

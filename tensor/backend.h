@@ -5,8 +5,10 @@
  * first tensor's device runs the kernel. A backend is a table: memory
  * functions plus one function pointer per kernel id. The kernel ids are listed
  * once, in ops/kernels.def; each backend fills the entries it supports
- * (ops/cpu/cpu_backend.c for the CPU). Adding a CUDA backend means filling a
- * second table — op code does not change.
+ * (ops/cpu/cpu_backend.c for the CPU). The ops layer hands the built-in
+ * backends to this layer (os_builtin_backend, ops/backends.c). Adding a CUDA
+ * backend means filling a second table (ops/cuda/) and returning it there —
+ * op code does not change.
  *
  * Kernel arguments: up to 8 tensors (the order is documented with each kernel
  * in ops/kernels.def) and a pointer to the op's parameter struct.
@@ -40,9 +42,15 @@ typedef struct os_backend {
     os_kernel_fn kernels[OS_K_COUNT];
 } os_backend;
 
-/* Register a backend for a device (the CPU one registers itself). */
+/* The backend table is process-wide: register before starting threads that
+ * run ops. A registered backend overrides the built-in one of its device. */
 void os_backend_register(os_device dev, const os_backend *b);
+/* The registered backend of dev, else the built-in one; fatal if none. */
 const os_backend *os_backend_get(os_device dev);
+/* Provided by the ops layer (ops/backends.c): the backend built into the
+ * library for dev (the CPU one, ops/cpu/), or NULL. The tensor layer names no
+ * backend itself. */
+const os_backend *os_builtin_backend(os_device dev);
 const char *os_kernel_name(int kernel);
 
 /* Run kernel k on the device of the first non-NULL tensor. Fatal if that
@@ -54,7 +62,9 @@ void os_dispatch(int k, const os_kargs *a);
     os_dispatch(OS_K_##k, &(os_kargs){ .t = { __VA_ARGS__ }, .params = (prm) })
 
 /* Threads used by CPU kernels (OpenMP); OpenBLAS is kept single-threaded and
- * called from inside the parallel regions. Default: all cores. */
+ * called from inside the parallel regions. Default: all cores. Process-wide;
+ * defined by the CPU backend (ops/cpu/cpu_threads.c), declared here so that
+ * everything that includes the dispatch header sees it. */
 void os_set_threads(int n);
 int os_threads(void);
 

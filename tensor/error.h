@@ -23,7 +23,9 @@ __attribute__((noreturn, format(printf, 1, 2)))
 #endif
 void os_fatal(const char *fmt, ...);
 
-/* Install a handler (NULL restores the default); returns the previous one. */
+/* Install a handler (NULL restores the default); returns the previous one.
+ * The handler is process-wide (not per context): install it before starting
+ * threads that run ops. */
 os_fatal_handler os_set_fatal_handler(os_fatal_handler h);
 
 /* Record a recoverable error message (printf-style) and return -1. */

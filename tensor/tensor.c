@@ -1,15 +1,20 @@
 #include "tensor/tensor.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
+#include "tensor/context_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static os_device default_device = OS_CPU;
+void os_set_default_device(os_device dev)
+{
+    if ((int)dev < 0 || dev >= OS_NUM_DEVICES)
+        os_fatal("set_default_device: invalid device %d", (int)dev);
+    os_context_current()->default_device = dev;
+}
 
-void os_set_default_device(os_device dev) { default_device = dev; }
-os_device os_default_device(void) { return default_device; }
+os_device os_default_device(void) { return os_context_current()->default_device; }
 
 static void set_shape(os_tensor *t, int ndim, const int *shape)
 {
@@ -44,7 +49,7 @@ os_tensor *os_tensor_new(int ndim, const int *shape)
     os_tensor *t = os_step_alloc(sizeof *t);
     memset(t, 0, sizeof *t);
     set_shape(t, ndim, shape);
-    t->device = default_device;
+    t->device = os_default_device();
     t->data = os_step_alloc_data(t->device, (size_t)os_numel(t) * sizeof(float));
     return t;
 }

@@ -11,8 +11,9 @@
  *                  stats. Made with os_tensor_new_persistent(), freed with
  *                  os_tensor_free().
  *      step:       activations, activation gradients, the tape, kernel scratch.
- *                  Made with os_tensor_new() from the current step arena
- *                  (tensor/arena.h); all freed at once by os_step_reset().
+ *                  Made with os_tensor_new() from the step arena of the
+ *                  current context (tensor/arena.h, tensor/context.h); all
+ *                  freed at once by os_step_reset().
  *  - Every kernel runs on the tensor's device through os_dispatch()
  *    (tensor/backend.h). Op code never tests the device.
  */
@@ -60,7 +61,8 @@ os_tensor *os_tensor_like(const os_tensor *t);
 os_tensor *os_tensor_new_persistent(os_device dev, int ndim, const int *shape);
 void os_tensor_free(os_tensor *t); /* persistent tensors (and their grad) only */
 
-/* The device new step tensors are made on (default OS_CPU). */
+/* The device new step tensors are made on (default OS_CPU), a setting of the
+ * current context (tensor/context.h). */
 void os_set_default_device(os_device dev);
 os_device os_default_device(void);
 

@@ -12,6 +12,10 @@
 #include "ops/kernels.def"
 #undef OS_KERNEL
 
+/* The CPU backend's table (ops/cpu/cpu_backend.c); the library hands it to
+ * the dispatch through os_builtin_backend (ops/backends.c). */
+extern const os_backend os_cpu_backend;
+
 /* Iterate a 4-D strided tensor's elements in logical (row-major) order. */
 #define OS_FOR4(t, n, c, h, w)                         \
     for (int n = 0; n < (t)->shape[0]; n++)            \

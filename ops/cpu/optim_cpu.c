@@ -2,6 +2,7 @@
  * Elementwise and independent per element, so the result does not depend on
  * the thread count. The gradient is read only. */
 #include "ops/cpu/cpu_kernels.h"
+#include "autograd/optim_kernels.h"
 
 #include <math.h>
 
