@@ -1,39 +1,77 @@
-# oneshot — build, test, bench, demo.
-#   make            library build/liboneshot.a and the command build/oneshot
-#   make test       Criterion suite (installs missing Debian packages first)
-#   make test SANITIZE=1   the same suite under AddressSanitizer + UBSan
+# oneshot — build, test, bench, demo, install.
+#   make            build/liboneshot.a, build/liboneshot.so (soname liboneshot.so.0)
+#                   and the command build/oneshot, tuned for this CPU (-march=native)
+#   make PORTABLE=1 the same for any x86-64 (no -march=native), in build-portable/:
+#                   the build to package (make install PORTABLE=1 PREFIX=/usr DESTDIR=...)
+#   make test       Criterion suite, then example-check (installs missing Debian packages first)
+#   make test SANITIZE=1   the same suite under AddressSanitizer + UBSan, in build-san/
+#   make example-check     installs into $(BUILD)/prefix, builds each examples/*.c with
+#                   pkg-config against liboneshot.so and against liboneshot.a, runs both
+#   make install    PREFIX=/usr/local (and DESTDIR): lib/liboneshot.{a,so*}, include/*,
+#                   lib/pkgconfig/oneshot.pc, bin/oneshot; of the build selected
+#                   (PORTABLE=1, SANITIZE=1 or the native default)
+#   make uninstall  removes what make install put there (same PREFIX, DESTDIR)
 #   make bench      microbenchmarks
 #   make demo       a short real DARTS search on Fashion-MNIST
 #   make fuzz       libFuzzer runs of the dataset readers (FUZZ_SECONDS=60 each)
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3 -march=native
+VERSION := 0.1.0
+SOVERSION := 0
+# -fPIC for every object: the same objects make liboneshot.a and liboneshot.so.
+# -fno-semantic-interposition keeps calls inside the library inlinable.
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
-           -fopenmp -I. -I/usr/include/stb $(OPT) -g
-LDLIBS  += -lopenblas -lstb -lcjson -lz -lm -lpthread -fopenmp
+           -fopenmp -fPIC -fno-semantic-interposition -I. -I/usr/include/stb $(OPT) -g
+# What liboneshot needs; also Libs.private of oneshot.pc.
+DEP_LIBS := -lopenblas -lstb -lcjson -lz -lm -lpthread -fopenmp
+LDLIBS  += $(DEP_LIBS)
 
+ifeq ($(PORTABLE),1)
+BUILD   := $(BUILD)-portable
+OPT     := -O3 -mtune=generic
+endif
 ifeq ($(SANITIZE),1)
 BUILD   := $(BUILD)-san
 OPT     := -O1
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS  += $(SAN_FLAGS)
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# The library: every layer but the CLI (oneshot/main.c) and the CUDA backend
+# (ops/cuda/, later). Missing or empty folders are fine.
 LIB_SRC  := $(wildcard tensor/*.c autograd/*.c ops/*.c ops/cpu/*.c supernet/*.c \
-                       supernet/spaces/*.c datasets/*.c search/*.c oneshot/*.c)
-LIB_SRC  := $(filter-out oneshot/main.c,$(LIB_SRC))
+                       supernet/spaces/*.c datasets/*.c search/*.c api/*.c oneshot/*.c)
+LIB_SRC  := $(filter-out oneshot/main.c ops/cuda/%,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_SO   := $(BUILD)/liboneshot.so.$(VERSION)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC:= $(wildcard bench/*.c)
+EXAMPLES := $(wildcard examples/*.c)
 
-.PHONY: all deps test bench demo fuzz clean ref
-all: deps $(BUILD)/oneshot
+# make install
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+HEADERS    := $(patsubst include/%,%,$(shell find include -type f 2>/dev/null))
+
+.PHONY: all deps test example-check install uninstall bench demo fuzz clean ref FORCE
+all: deps $(BUILD)/oneshot $(BUILD)/liboneshot.a $(BUILD)/liboneshot.so
 
 deps:
 	@scripts/deps.sh build
 
-$(BUILD)/obj/%.o: %.c
+# Objects are rebuilt when the compiler or its flags change (native/portable,
+# -fPIC, ...): $(BUILD)/cflags holds the last command line.
+$(BUILD)/cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' > $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -41,6 +79,15 @@ $(BUILD)/liboneshot.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# liboneshot.so -> liboneshot.so.0 -> liboneshot.so.0.1.0; no undefined symbol left.
+$(LIB_SO): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,liboneshot.so.$(SOVERSION) -Wl,-z,defs $^ -o $@ $(LDLIBS)
+
+$(BUILD)/liboneshot.so: $(LIB_SO)
+	ln -sf liboneshot.so.$(VERSION) $(BUILD)/liboneshot.so.$(SOVERSION)
+	ln -sf liboneshot.so.$(SOVERSION) $@
+
+# The command links the static library: bin/oneshot needs no LD_LIBRARY_PATH.
 $(BUILD)/oneshot: $(BUILD)/obj/oneshot/main.o $(BUILD)/liboneshot.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
 
@@ -52,8 +99,44 @@ test:
 	@scripts/deps.sh test
 	$(MAKE) $(BUILD)/run_tests $(BUILD)/oneshot
 	OMP_NUM_THREADS=2 $(BUILD)/run_tests --jobs 2 $(TEST_ARGS)
+	$(MAKE) example-check
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/liboneshot.a
+# The examples built the way a user builds them: from an installed prefix with
+# pkg-config, shared and static, run from the repository root with
+# ONESHOT_EXAMPLE_QUICK=1. Under SANITIZE=1 they are built with the same
+# sanitizers as the library.
+example-check:
+ifeq ($(EXAMPLES),)
+	@echo "example-check: no examples/*.c, nothing to check"
+else
+	@scripts/deps.sh example
+	rm -rf $(BUILD)/prefix
+	$(MAKE) install PREFIX=$(abspath $(BUILD))/prefix DESTDIR=
+	CC='$(CC)' EXAMPLE_CFLAGS='$(SAN_FLAGS)' \
+	    scripts/example_check.sh $(abspath $(BUILD))/prefix $(BUILD)/examples $(EXAMPLES)
+endif
+
+install: all
+	@[ -n "$(HEADERS)" ] || echo "install: warning: include/ is empty, no header installed"
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(BUILD)/oneshot $(DESTDIR)$(BINDIR)/oneshot
+	install -m 644 $(BUILD)/liboneshot.a $(DESTDIR)$(LIBDIR)/liboneshot.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/liboneshot.so.$(VERSION)
+	ln -sf liboneshot.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liboneshot.so.$(SOVERSION)
+	ln -sf liboneshot.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/liboneshot.so
+	for h in $(HEADERS); do install -D -m 644 include/$$h $(DESTDIR)$(INCLUDEDIR)/$$h || exit 1; done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(DEP_LIBS)|' \
+	    oneshot.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/oneshot.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/oneshot $(DESTDIR)$(LIBDIR)/liboneshot.a \
+	      $(DESTDIR)$(LIBDIR)/liboneshot.so $(DESTDIR)$(LIBDIR)/liboneshot.so.$(SOVERSION) \
+	      $(DESTDIR)$(LIBDIR)/liboneshot.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/oneshot.pc \
+	      $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(HEADERS))
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/liboneshot.a $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
 
@@ -79,6 +162,6 @@ ref:
 	cd tests/ref && /usr/bin/python3 gen_supernet.py
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-portable build-portable-san
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages the build, the tests and the demo need, if any
 # is missing. Safe to run again: it does nothing when all are present.
-# usage: scripts/deps.sh [build|test|demo|fuzz|ref]
+# usage: scripts/deps.sh [build|test|example|demo|fuzz|ref|bench]
 set -e
 need="build-essential libopenblas-dev libstb-dev libcjson-dev zlib1g-dev pkg-config"
 case "${1:-build}" in
   test)  need="$need libcriterion-dev" ;;
   demo)  need="$need dataset-fashion-mnist" ;;
+  # make example-check: pkg-config (above) and the examples' default data
+  example) need="$need dataset-fashion-mnist" ;;
   fuzz)  need="$need clang libclang-rt-14-dev" ;;
   ref)   need="$need python3-torch python3-numpy" ;;
   bench) need="$need libcriterion-dev" ;;
