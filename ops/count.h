@@ -24,7 +24,8 @@
  *          parameter are not parameters; the op that made the view
  *          (os_select, os_reshape, os_offset_hw) read and counted it.
  *          Batch norm's gamma and beta count; its running statistics are not
- *          parameters.
+ *          parameters. os_zero reads only its input's shape and counts
+ *          nothing.
  *   param_tensors  how many distinct parameter tensors that is.
  * Only ops count (the forward): backward rules and optimizer steps run
  * kernels, not ops, and add nothing. Counting does not depend on grad mode.
