@@ -15,6 +15,7 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define RETRAIN (1u << OS_CMD_RETRAIN)
 #define EVAL (1u << OS_CMD_EVAL)
 #define EXPORT (1u << OS_CMD_EXPORT)
+#define COSTS (1u << OS_CMD_COSTS)
 #define FIT (TRAIN | RETRAIN)
 
 typedef struct {
@@ -27,18 +28,18 @@ typedef struct {
 
 #define F(nm, ty, field, cmds, help) {nm, ty, offsetof(os_config, field), sizeof(((os_config *)0)->field), cmds, help}
 static const flag flags[] = {
-    F("space", T_STR, space, TRAIN | RETRAIN, "search space (see `oneshot spaces`)"),
+    F("space", T_STR, space, TRAIN | RETRAIN | COSTS, "search space (see `oneshot spaces`)"),
     F("strategy", T_STR, strategy, TRAIN, "one-shot strategy (see `oneshot strategies`)"),
     F("data", T_STR, data, FIT | EVAL, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
     F("format", T_STR, format, FIT | EVAL, "cifar10 | cifar100 | idx | folder (default: detect)"),
     F("out", T_STR, out, FIT, "run directory (default: runs/<command>-<space>-<time>)"),
     F("resume", T_STR, resume, FIT, "continue the run in this directory where it stopped"),
     F("run", T_STR, run, EVAL | EXPORT, "the run directory to read"),
-    F("arch", T_STR, arch, RETRAIN, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
+    F("arch", T_STR, arch, RETRAIN | COSTS, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
     F("epochs", T_INT, epochs, FIT, "epochs"),
     F("batch", T_INT, batch, FIT | EVAL, "batch size"),
-    F("cells", T_INT, cells, FIT, "cells (cifar_cell: in all; nb201: per stage)"),
-    F("channels", T_INT, channels, FIT, "initial channels"),
+    F("cells", T_INT, cells, FIT | COSTS, "cells (cifar_cell: in all; nb201: per stage)"),
+    F("channels", T_INT, channels, FIT | COSTS, "initial channels"),
     F("subset", T_INT, subset, FIT, "use only the first N training images of each class (0 = all)"),
     F("test-subset", T_INT, max_per_class_test, FIT | EVAL, "use only the first N test images of each class (0 = all)"),
     F("seed", T_INT, seed, FIT, "random seed"),
@@ -56,6 +57,8 @@ static const flag flags[] = {
     F("cutout", T_INT, cutout, FIT, "cutout length (0 = off)"),
     F("crop-pad", T_INT, crop_pad, FIT, "random-crop zero padding (0 = off)"),
     F("flip", T_INT, flip, FIT, "random horizontal flip (1/0)"),
+    F("input", T_STR, input, COSTS, "input shape CxHxW (default 3x32x32)"),
+    F("classes", T_INT, classes, COSTS, "classes (default 10)"),
     F("log-every", T_INT, log_every, FIT, "print a line every N steps when not on a terminal"),
     F("val-batches", T_INT, val_batches, TRAIN, "validation batches per epoch (0 = all)"),
     F("limit-steps", T_INT, limit_steps, FIT, "at most N steps per epoch (0 = all; for quick runs)"),
@@ -67,7 +70,7 @@ static unsigned char given[N_FLAGS];
 
 static const char *cmd_name(os_command c)
 {
-    static const char *n[] = {"train", "retrain", "eval", "export"};
+    static const char *n[] = {"train", "retrain", "eval", "export", "costs"};
     return n[c];
 }
 
@@ -336,7 +339,7 @@ int os_config_from_json(os_config *c, const cJSON *j)
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command");
     if (cmd) {
         int k = -1;
-        for (int i = 0; i <= OS_CMD_EXPORT; i++)
+        for (int i = 0; i <= OS_CMD_COSTS; i++)
             if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, cmd_name((os_command)i)))
                 k = i;
         if (k < 0)

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
-typedef enum { OS_CMD_TRAIN, OS_CMD_RETRAIN, OS_CMD_EVAL, OS_CMD_EXPORT } os_command;
+typedef enum { OS_CMD_TRAIN, OS_CMD_RETRAIN, OS_CMD_EVAL, OS_CMD_EXPORT, OS_CMD_COSTS } os_command;
 
 typedef struct os_config {
     os_command cmd;
@@ -31,6 +31,9 @@ typedef struct os_config {
     /* retrain */
     float auxiliary_weight, drop_path, label_smoothing;
     int cutout, crop_pad, flip;
+    /* costs */
+    char input[32];
+    int classes;
     /* running */
     int log_every, val_batches, limit_steps, max_per_class_test, stop_after;
 } os_config;

@@ -19,6 +19,7 @@ static void usage(FILE *f)
             "  retrain     train the fixed child network of an architecture from scratch\n"
             "  eval        test loss and accuracy of a trained run (--run DIR)\n"
             "  export      write a search run's architecture to DIR/arch.json (--run DIR)\n"
+            "  costs       parameters and multiply-adds of every candidate (--space) or of a child (--arch)\n"
             "  spaces      list the search spaces\n"
             "  strategies  list the one-shot strategies\n\n"
             "quick start:  oneshot train --space cifar_cell --strategy darts --epochs 5 --subset 500\n");
@@ -78,6 +79,8 @@ int main(int argc, char **argv)
                 os_config_usage(OS_CMD_EVAL);
             else if (!strcmp(cmd, "export"))
                 os_config_usage(OS_CMD_EXPORT);
+            else if (!strcmp(cmd, "costs"))
+                os_config_usage(OS_CMD_COSTS);
             else
                 usage(stderr);
             return 0;
@@ -101,9 +104,11 @@ int main(int argc, char **argv)
         c = OS_CMD_EVAL;
     else if (!strcmp(cmd, "export"))
         c = OS_CMD_EXPORT;
+    else if (!strcmp(cmd, "costs"))
+        c = OS_CMD_COSTS;
     else {
-        fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, spaces, "
-                        "strategies\n", cmd);
+        fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, "
+                        "spaces, strategies\n", cmd);
         return 2;
     }
     os_config cfg;
@@ -163,5 +168,7 @@ int main(int argc, char **argv)
         }
         return os_cmd_train(&cfg);
     }
+    if (c == OS_CMD_COSTS)
+        return os_cmd_costs(&cfg);
     return c == OS_CMD_EVAL ? os_cmd_eval(&cfg) : os_cmd_export(&cfg);
 }

@@ -1,6 +1,7 @@
 /* supernet/net.c — the network object: parameters, BN modules, choices, mixing. */
 #include "supernet/supernet.h"
 #include "ops/ops.h"
+#include "ops/count.h"
 #include "tensor/arena.h"
 
 #include <math.h>
@@ -213,6 +214,23 @@ static const os_mix *mix_of(const os_net *net, int choice)
 static int only_one(unsigned mask) { return mask && !(mask & (mask - 1)); }
 static int lowest(unsigned mask) { return __builtin_ctz(mask); }
 
+/* run candidate i; while os_net_candidate_costs measures, add its cost */
+static os_tensor *run_one(os_net *net, int choice, os_candidate_fn run, void *self, int i, os_tensor *x,
+                          const os_forward_ctx *ctx)
+{
+    if (!net->cand_costs)
+        return run(self, i, x, ctx);
+    os_cost a, b;
+    os_count_now(&a);
+    os_tensor *y = run(self, i, x, ctx);
+    os_count_now(&b);
+    os_cost *c = &net->cand_costs[choice * OS_MAX_CANDIDATES + i];
+    c->macs += b.macs - a.macs;
+    c->params += b.params - a.params;
+    c->param_tensors += b.param_tensors - a.param_tensors;
+    return y;
+}
+
 os_tensor *os_layer_choice_forward(os_net *net, int choice, os_candidate_fn run, void *self,
                                    os_tensor *x, const os_forward_ctx *ctx)
 {
@@ -220,14 +238,14 @@ os_tensor *os_layer_choice_forward(os_net *net, int choice, os_candidate_fn run,
     const os_mix *m = mix_of(net, choice);
     if (only_one(m->active)) {
         int k = lowest(m->active);
-        os_tensor *y = run(self, k, x, ctx);
+        os_tensor *y = run_one(net, choice, run, self, k, x, ctx);
         return m->w ? os_scale_by(y, os_select(m->w, k)) : y;
     }
     os_tensor *outs[OS_MAX_CANDIDATES];
     int n_out = 0;
     for (int i = 0; i < c->n; i++) {
         int on = (m->active >> i) & 1u;
-        outs[i] = (on && !(m->w && i == c->zero_index)) ? run(self, i, x, ctx) : NULL;
+        outs[i] = (on && !(m->w && i == c->zero_index)) ? run_one(net, choice, run, self, i, x, ctx) : NULL;
         n_out += outs[i] != NULL;
     }
     if (m->w)
@@ -262,3 +280,43 @@ os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *co
             sel[k++] = sel[i];
     return os_sum_n(k, sel);
 }
+
+/* ---- costs --------------------------------------------------------------------- */
+static void choose_all(os_net *net, const os_forward_ctx *ctx, void *arg)
+{
+    (void)ctx, (void)arg;
+    for (int i = 0; i < net->n_choices; i++) {
+        const os_choice *c = &net->choices[i];
+        /* every candidate of a layer choice; an input choice its first k */
+        os_net_mix_set(net, i, c->kind == OS_CHOICE_LAYER ? os_mask_all(c->n) : os_mask_all(c->k), NULL);
+    }
+}
+
+static void cost_forward(os_net *net, os_cost *total)
+{
+    int one = 1;
+    bool old = os_set_grad_enabled(false);
+    os_tensor *x = os_tensor_new4(one, net->in_c, net->in_h, net->in_w);
+    os_tensor_fill(x, 0.0f);
+    os_forward_ctx ctx = {.training = false};
+    os_count_begin();
+    net->forward(net, x, &ctx, NULL);
+    os_count_end(total);
+    os_step_reset();
+    os_set_grad_enabled(old);
+}
+
+void os_net_candidate_costs(os_net *net, os_cost *out)
+{
+    memset(out, 0, sizeof *out * (size_t)net->n_choices * OS_MAX_CANDIDATES);
+    void (*choose)(os_net *, const os_forward_ctx *, void *) = net->choose;
+    void *arg = net->choose_arg;
+    os_net_set_chooser(net, choose_all, NULL);
+    net->cand_costs = out;
+    os_cost total;
+    cost_forward(net, &total);
+    net->cand_costs = NULL;
+    os_net_set_chooser(net, choose, arg);
+}
+
+void os_net_cost(os_net *net, os_cost *out) { cost_forward(net, out); }

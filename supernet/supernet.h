@@ -95,6 +95,7 @@ struct os_net {
     /* the strategy's chooser: fills mix[] for one forward (see the top) */
     void (*choose)(os_net *net, const os_forward_ctx *ctx, void *arg);
     void *choose_arg;
+    struct os_cost *cand_costs; /* [n_choices][OS_MAX_CANDIDATES] while os_net_candidate_costs runs */
     void *impl;
     /* logits [N, classes]; *aux_logits set when the net has an auxiliary head
      * and ctx->training (else NULL). */
@@ -131,6 +132,20 @@ os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *co
                                    const os_forward_ctx *ctx);
 /* Softmax probabilities of a choice's alpha, on the host (n floats). */
 void os_choice_probs(const os_choice *c, float *p);
+
+/* ---- costs (ops/count.h) ---------------------------------------------------- */
+/* Per candidate of every layer choice: the parameters (elements) and the
+ * multiply-adds of one image at the net's input shape, summed over every
+ * place the choice's label is used (all cells of a type). Measured by one
+ * counting forward of the supernet that runs every candidate; `out` gets
+ * n_choices * OS_MAX_CANDIDATES entries, [choice * OS_MAX_CANDIDATES + k].
+ * Input choices cost nothing (zeros). Search-time BNs have no affine
+ * parameters, so a child's BNs add 2 * C parameters per candidate conv. */
+void os_net_candidate_costs(os_net *net, struct os_cost *out);
+/* A whole network for one image, as it evaluates (a child; or a supernet on
+ * the path its chooser sets): the parameters it reads and its
+ * multiply-adds. The auxiliary head (training only) is not included. */
+void os_net_cost(os_net *net, struct os_cost *out);
 
 /* ---- the space registry ---------------------------------------------------- */
 struct os_arch;
