@@ -28,11 +28,11 @@ DEP_LIBS := -lopenblas -lstb -lcjson -lz -lm -lpthread -fopenmp
 LDLIBS  += $(DEP_LIBS)
 
 ifeq ($(PORTABLE),1)
-BUILD   := $(BUILD)-portable
+override BUILD := $(BUILD)-portable
 OPT     := -O3 -mtune=generic
 endif
 ifeq ($(SANITIZE),1)
-BUILD   := $(BUILD)-san
+override BUILD := $(BUILD)-san
 OPT     := -O1
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 CFLAGS  += $(SAN_FLAGS)

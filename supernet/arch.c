@@ -280,9 +280,16 @@ int os_arch_parse_json(const char *text, const char *what, const char *space, co
         }
         const cJSON *as = cJSON_GetObjectItemCaseSensitive(j, "arch_str");
         if (!inner && cJSON_IsString(as) && s->parse) {
-            rc = s->parse(as->valuestring, child) == 0 ? 0 : -1;
-            if (rc)
-                os_error("%s: key 'arch_str': %s", what, os_last_error());
+            int r = s->parse(as->valuestring, child);
+            rc = r ? -1 : 0;
+            if (r) {
+                char msg[1024];
+                if (r == 1)
+                    snprintf(msg, sizeof msg, "'%s' is not an architecture string of %s", as->valuestring, s->name);
+                else
+                    snprintf(msg, sizeof msg, "%s", os_last_error());
+                os_error("%s: key 'arch_str': %s", what, msg);
+            }
         } else if (!cJSON_IsObject(inner)) {
             rc = os_error("%s: key 'arch' is missing or not an object of NNI labels", what);
         } else {

@@ -5,8 +5,9 @@
  * `none` never chosen), the P-DARTS max_skip guard step by step, the DARTS
  * text and NNI formats against REFERENCE.md §2 (strings copied verbatim),
  * NNI round trips, the cifar_cell space's export of a supernet whose alphas
- * encode DARTS_V2, the nb201 arch string through export and child build, and
- * malformed architectures (each message must name the culprit).
+ * encode DARTS_V2 (os_arch_from_alpha -> space->derive -> os_arch_json), the
+ * nb201 arch string and NNI 3.0 labels through export, os_arch_load and child
+ * build, and malformed architectures (each message must name the culprit).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "tests/test_util.h"
 #include "tests/ds_util.h"
+#include "supernet/arch.h"
 #include "supernet/darts_ops.h"
 #include "supernet/genotype.h"
 #include "supernet/spaces/spaces.h"
@@ -76,6 +78,36 @@ static void expect_cell(const os_genotype *g, int t, const int want[8][2], const
     }
 }
 
+/* The same probabilities as a supernet-form os_arch (weights per choice
+ * "T/edge_N_J"), derived by the cifar_cell space: its child must be the
+ * genotype os_genotype_derive gives (same NNI labels). */
+static void expect_space_derive(const probs_t p, int max_skip, const os_genotype *g, const char *what)
+{
+    os_arch sup, child;
+    os_arch_init(&sup, "cifar_cell");
+    for (int t = 0; t < 2; t++)
+        for (int node = 2; node < 6; node++)
+            for (int in = 0; in < node; in++) {
+                char label[OS_LABEL_MAX];
+                snprintf(label, sizeof label, "%s/edge_%d_%d", os_cell_type_names[t], node, in);
+                int c = os_arch_add(&sup, label, OS_CHOICE_LAYER, DARTS_NUM_OPS, 1, os_darts_op_names);
+                sup.c[c].has_weights = 1;
+                memcpy(sup.c[c].w, p[t][os_cell_edge(node, in)], 8 * sizeof(float));
+            }
+    os_derive_opts o = {.max_skip = max_skip};
+    cr_assert_eq(os_space_cifar_cell.derive(&sup, &o, &child), 0, "%s: %s", what, os_last_error());
+    cr_expect(os_arch_complete(&child), "%s: the derived child is not complete", what);
+    cJSON *got = os_arch_to_nni(&child), *want = os_genotype_to_nni(g);
+    char *a = cJSON_PrintUnformatted(got), *b = cJSON_PrintUnformatted(want);
+    cr_expect(cJSON_Compare(got, want, 1), "%s: space derive %s\n genotype derive %s", what, a, b);
+    free(a);
+    free(b);
+    cJSON_Delete(got);
+    cJSON_Delete(want);
+    os_arch_free(&child);
+    os_arch_free(&sup);
+}
+
 enum { NONE = DARTS_NONE, MAXP = DARTS_MAX_POOL, AVGP = DARTS_AVG_POOL, SKIP = DARTS_SKIP, SEP3 = DARTS_SEP3,
        SEP5 = DARTS_SEP5, DIL3 = DARTS_DIL3, DIL5 = DARTS_DIL5 };
 
@@ -129,6 +161,8 @@ Test(export, derive_selection_rule)
     os_genotype g2;
     os_genotype_derive(p, 1, &g2);
     cr_expect(!memcmp(&g, &g2, sizeof g), "max_skip 1 with one skip changed the genotype");
+    expect_space_derive(p, -1, &g, "rule, max_skip -1");
+    expect_space_derive(p, 1, &g, "rule, max_skip 1");
 }
 
 Test(export, derive_all_none_edges)
@@ -145,6 +179,7 @@ Test(export, derive_all_none_edges)
     static const int want[8][2] = {{MAXP, 0}, {MAXP, 1}, {MAXP, 0}, {MAXP, 1},
                                    {MAXP, 0}, {MAXP, 1}, {DIL5, 3}, {MAXP, 0}};
     expect_cell(&g, 0, want, "none everywhere");
+    expect_space_derive(p, -1, &g, "none everywhere");
 }
 
 Test(export, derive_max_skip_guard)
@@ -187,6 +222,7 @@ Test(export, derive_max_skip_guard)
         expect_cell(&g, 0, want[4 - level], what);
         cr_expect_eq(os_genotype_count(&g, 0, SKIP), level, "%s", what);
         cr_expect_eq(os_genotype_count(&g, 1, SKIP), 8, "%s: the reduction cell was guarded", what);
+        expect_space_derive(p, level, &g, what);
     }
     os_genotype off;
     os_genotype_derive(p, -1, &off);
@@ -217,25 +253,71 @@ static void expect_same_dict(const cJSON *a, const cJSON *b)
     for (const cJSON *it = a->child; it; it = it->next) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, it->string);
         cr_expect(v != NULL, "key %s missing", it->string);
-        if (v)
-            cr_expect(cJSON_Compare(it, v, 1), "key %s: %s vs %s", it->string, cJSON_PrintUnformatted(it),
-                      cJSON_PrintUnformatted(v));
+        if (v) {
+            char *x = cJSON_PrintUnformatted(it), *y = cJSON_PrintUnformatted(v);
+            cr_expect(cJSON_Compare(it, v, 1), "key %s: %s vs %s", it->string, x, y);
+            free(x);
+            free(y);
+        }
     }
+}
+
+/* a named architecture, through os_arch_load */
+static void load_named(const char *name, os_arch *a)
+{
+    const os_space *sp = NULL;
+    cr_assert_eq(os_arch_load(name, NULL, &sp, a), 0, "%s: %s", name, os_last_error());
+    cr_assert(sp != NULL);
+}
+
+/* the "genotype" text arch.json gives a cifar_cell child */
+static void genotype_text_of(const os_arch *child, char *buf, size_t n)
+{
+    char *txt = os_arch_json(&os_space_cifar_cell, child, NULL);
+    cJSON *j = cJSON_Parse(txt);
+    cr_assert(j, "arch.json is not JSON: %s", txt);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "genotype");
+    cr_assert(cJSON_IsString(g), "arch.json lacks \"genotype\": %s", txt);
+    snprintf(buf, n, "%s", g->valuestring);
+    cJSON_Delete(j);
+    free(txt);
 }
 
 Test(export, nni_darts_v2_matches_reference)
 {
     cJSON *ref = cJSON_Parse(REF_V2_NNI);
     cr_assert(ref);
-    cJSON *ours = os_genotype_to_nni(&os_darts_v2);
     cr_expect_eq(cJSON_GetArraySize(ref), 32);
+    /* the genotype writer and reader */
+    cJSON *ours = os_genotype_to_nni(&os_darts_v2);
     expect_same_dict(ours, ref);
     expect_same_dict(ref, ours);
     os_genotype g;
     cr_assert_eq(os_genotype_from_json(ref, &g), 0, "%s", os_last_error());
     cr_expect(!memcmp(&g, &os_darts_v2, sizeof g));
-    cJSON_Delete(ref);
     cJSON_Delete(ours);
+    /* the named architecture as an os_arch, in NNI labels */
+    os_arch v2;
+    load_named("darts-v2", &v2);
+    cr_expect_str_eq(v2.space, "cifar_cell");
+    cr_expect_eq(v2.n, 32);
+    cr_expect(os_arch_complete(&v2));
+    ours = os_arch_to_nni(&v2);
+    expect_same_dict(ours, ref);
+    expect_same_dict(ref, ours);
+    cJSON_Delete(ours);
+    /* and the reference text read back by the space is that architecture */
+    os_arch back;
+    const os_space *sp = NULL;
+    cr_assert_eq(os_arch_parse_json(REF_V2_NNI, "REF_V2_NNI", "cifar_cell", &sp, &back), 0, "%s", os_last_error());
+    cr_expect_eq(sp, &os_space_cifar_cell);
+    cr_expect(os_arch_equal(&back, &v2));
+    char text[1024];
+    genotype_text_of(&back, text, sizeof text);
+    cr_expect_str_eq(text, REF_V2);
+    os_arch_free(&back);
+    os_arch_free(&v2);
+    cJSON_Delete(ref);
 }
 
 Test(export, nni_round_trip)
@@ -261,6 +343,21 @@ Test(export, nni_round_trip)
         memset(&h, 0xff, sizeof h);
         cr_assert_eq(os_genotype_from_json(back, &h), 0, "%s", os_last_error());
         cr_expect(!memcmp(&g, &h, sizeof g), "trial %d: %s", trial, txt);
+        /* the same text as a bare NNI dict through the loader (no space
+         * given: it must find cifar_cell), back out as NNI labels and as
+         * DARTS text */
+        os_arch a;
+        const os_space *sp = NULL;
+        cr_assert_eq(os_arch_parse_json(txt, "trial", NULL, &sp, &a), 0, "trial %d: %s", trial, os_last_error());
+        cr_expect_eq(sp, &os_space_cifar_cell, "trial %d", trial);
+        cJSON *out = os_arch_to_nni(&a);
+        cr_expect(cJSON_Compare(out, j, 1), "trial %d: %s", trial, txt);
+        char want[1024], got[1024];
+        os_genotype_str(&g, want, sizeof want);
+        genotype_text_of(&a, got, sizeof got);
+        cr_expect_str_eq(got, want, "trial %d", trial);
+        cJSON_Delete(out);
+        os_arch_free(&a);
         cJSON_Delete(j);
         cJSON_Delete(back);
         free(txt);
@@ -274,34 +371,89 @@ static void write_text(const char *dir, const char *name, const char *text, char
     snprintf(path, n, "%s/%s", dir, name);
 }
 
+/* a small cifar_cell child from an architecture: no choices left */
+static void build_cifar_child(const os_arch *a)
+{
+    os_net net;
+    os_space_opts o = {.cells = 3, .channels = 4, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 4, .seed = 1,
+                       .arch = a};
+    cr_assert_eq(os_space_cifar_cell.build(&net, &o), 0, "%s", os_last_error());
+    cr_expect_eq(net.n_choices, 0);
+    cr_expect_str_eq(net.space, "cifar_cell");
+    os_net_free(&net);
+}
+
 Test(export, nni_flat_file_and_wrapped_file_load)
 {
     char dir[256], path[512];
     du_tmpdir(dir, sizeof dir);
-    os_genotype g;
-    /* NNI's export: the flat dict */
+    os_arch v2, v1, a;
+    load_named("darts-v2", &v2);
+    load_named("darts-v1", &v1);
+    cr_expect(!os_arch_equal(&v1, &v2));
+    const os_space *sp;
+    /* NNI's export: the flat dict, with and without the space named */
     write_text(dir, "nni.json", REF_V2_NNI, path, sizeof path);
-    cr_assert_eq(os_genotype_load(path, &g), 0, "%s", os_last_error());
-    cr_expect(!memcmp(&g, &os_darts_v2, sizeof g));
+    for (int named = 0; named < 2; named++) {
+        sp = NULL;
+        cr_assert_eq(os_arch_load(path, named ? "cifar_cell" : NULL, &sp, &a), 0, "%s", os_last_error());
+        cr_expect_eq(sp, &os_space_cifar_cell);
+        cr_expect(os_arch_equal(&a, &v2));
+        os_arch_free(&a);
+    }
     /* our arch.json: the dict under "arch", with other keys beside it */
     char *wrapped = malloc(strlen(REF_V2_NNI) + 200);
     sprintf(wrapped, "{\"space\": \"cifar_cell\", \"genotype\": \"x\", \"probs\": {}, \"arch\": %s}", REF_V2_NNI);
     write_text(dir, "ours.json", wrapped, path, sizeof path);
-    memset(&g, 0, sizeof g);
+    free(wrapped);
+    sp = NULL;
+    cr_assert_eq(os_arch_load(path, NULL, &sp, &a), 0, "%s", os_last_error());
+    cr_expect_eq(sp, &os_space_cifar_cell);
+    cr_expect(os_arch_equal(&a, &v2));
+    os_arch_free(&a);
+    /* the genotype reader takes both files too */
+    os_genotype g;
     cr_assert_eq(os_genotype_load(path, &g), 0, "%s", os_last_error());
     cr_expect(!memcmp(&g, &os_darts_v2, sizeof g));
-    free(wrapped);
     /* the names */
-    cr_assert_eq(os_genotype_load("darts-v1", &g), 0);
-    cr_expect(!memcmp(&g, &os_darts_v1, sizeof g));
+    cr_assert_eq(os_arch_load("darts-v1", "cifar_cell", &sp, &a), 0, "%s", os_last_error());
+    cr_expect(os_arch_equal(&a, &v1));
+    char text[1024];
+    genotype_text_of(&a, text, sizeof text);
+    cr_expect_str_eq(text, REF_V1);
+    os_arch_free(&a);
     /* the space builds a child from the NNI file */
     write_text(dir, "nni.json", REF_V2_NNI, path, sizeof path);
-    os_net net;
-    os_space_opts o = {.cells = 3, .channels = 4, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 4, .seed = 1,
-                       .arch_json = path};
-    cr_assert_eq(os_space_cifar_cell.build(&net, &o), 0, "%s", os_last_error());
-    cr_expect_eq(net.n_choices, 0);
-    os_net_free(&net);
+    cr_assert_eq(os_arch_load(path, NULL, &sp, &a), 0, "%s", os_last_error());
+    build_cifar_child(&a);
+    os_arch_free(&a);
+    os_arch_free(&v1);
+    os_arch_free(&v2);
+    du_rmtree(dir);
+    os_step_reset();
+}
+
+/* NNI's DARTS-V2 dict (REFERENCE.md §2) as a bare dict, no space given:
+ * the loader finds cifar_cell, and it is darts-v2 (file and memory) */
+Test(export, nni_darts_v2_bare_dict_is_darts_v2)
+{
+    char dir[256], path[512];
+    du_tmpdir(dir, sizeof dir);
+    write_text(dir, "v2.json", REF_V2_NNI, path, sizeof path);
+    os_arch v2, a, m;
+    load_named("darts-v2", &v2);
+    const os_space *sp = NULL;
+    cr_assert_eq(os_arch_load(path, NULL, &sp, &a), 0, "%s", os_last_error());
+    cr_expect_eq(sp, &os_space_cifar_cell, "loaded as %s", sp ? sp->name : "?");
+    cr_expect(os_arch_equal(&a, &v2));
+    sp = NULL;
+    cr_assert_eq(os_arch_parse_json(REF_V2_NNI, "REF_V2_NNI", NULL, &sp, &m), 0, "%s", os_last_error());
+    cr_expect_eq(sp, &os_space_cifar_cell);
+    cr_expect(os_arch_equal(&m, &v2));
+    build_cifar_child(&a);
+    os_arch_free(&m);
+    os_arch_free(&a);
+    os_arch_free(&v2);
     du_rmtree(dir);
     os_step_reset();
 }
@@ -330,12 +482,18 @@ static char *v2_without(const char *key)
     return t;
 }
 
+/* The file must fail to load, as cifar_cell's and with no space given, and
+ * the message must name the file and the culprit. */
 #define EXPECT_BAD_ARCH(dir, text, ...)                                                  \
     do {                                                                                 \
         char p_[512];                                                                    \
-        os_genotype g_;                                                                  \
         write_text(dir, "bad.json", text, p_, sizeof p_);                                \
-        DU_EXPECT_ERROR(os_genotype_load(p_, &g_), p_, __VA_ARGS__);                     \
+        for (int named_ = 0; named_ < 2; named_++) {                                     \
+            os_arch a_;                                                                  \
+            const os_space *sp_ = NULL;                                                  \
+            DU_EXPECT_ERROR(os_arch_load(p_, named_ ? "cifar_cell" : NULL, &sp_, &a_),   \
+                            "bad.json", __VA_ARGS__);                                    \
+        }                                                                                \
     } while (0)
 
 Test(export, bad_cifar_cell_architectures)
@@ -373,10 +531,40 @@ Test(export, bad_cifar_cell_architectures)
     free(t);
     EXPECT_BAD_ARCH(dir, (t = v2_without("normal/input_5_0")), "'normal/input_5_0'", "missing");
     free(t);
-    os_genotype g;
+    /* arch.json with a bad space or no "arch" */
+    EXPECT_BAD_ARCH(dir, "{\"space\": \"cifar_cel\", \"arch\": {}}", "'space'", "cifar_cel");
+    EXPECT_BAD_ARCH(dir, "{\"space\": \"cifar_cell\", \"genotype\": \"x\"}", "'arch'");
+    os_arch a;
+    const os_space *sp;
     char missing[512];
     snprintf(missing, sizeof missing, "%s/absent.json", dir);
-    DU_EXPECT_ERROR(os_genotype_load(missing, &g), "absent.json", "cannot open");
+    DU_EXPECT_ERROR(os_arch_load(missing, NULL, &sp, &a), "absent.json", "cannot open");
+    DU_EXPECT_ERROR(os_arch_load("darts-v3", NULL, &sp, &a), "darts-v3", "cannot open");
+    /* a child form with a choice that is not a single real op / input:
+     * build names the label */
+    os_arch v2;
+    load_named("darts-v2", &v2);
+    static const struct {
+        const char *label;
+        unsigned chosen;
+    } bad[] = {{"normal/op_3_1", 1u << DARTS_NONE}, {"reduce/op_2_0", 0},
+               {"normal/op_4_0", (1u << SEP3) | (1u << SEP5)}, {"reduce/input_5_1", 1u << 5},
+               {"normal/input_2_1", 3u}, {"reduce/input_4_0", 0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        os_arch b;
+        os_arch_copy(&b, &v2);
+        int c = os_arch_find(&b, bad[i].label);
+        cr_assert(c >= 0, "darts-v2 lacks %s", bad[i].label);
+        b.c[c].chosen = bad[i].chosen;
+        os_net net;
+        os_space_opts o = {.cells = 3, .channels = 2, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 4,
+                           .arch = &b};
+        char want[64];
+        snprintf(want, sizeof want, "'%s'", bad[i].label);
+        DU_EXPECT_ERROR(os_space_cifar_cell.build(&net, &o), want);
+        os_arch_free(&b);
+    }
+    os_arch_free(&v2);
     du_rmtree(dir);
 }
 
@@ -405,13 +593,20 @@ static void encode_genotype(os_net *net, const os_genotype *g)
         }
 }
 
-static cJSON *export_json(const os_net *net, int max_skip)
+/* The export of a searched supernet: weights from the alphas, the space's
+ * rule, arch.json. The child comes back in *child (caller frees). */
+static cJSON *export_json(const os_space *sp, const os_net *net, int max_skip, os_arch *child)
 {
-    char *txt = NULL;
-    cr_assert_eq(os_space_cifar_cell.export_arch(net, max_skip, &txt), 0, "%s", os_last_error());
+    os_arch w;
+    cr_assert_eq(os_arch_from_alpha(net, &w), 0, "%s", os_last_error());
+    cr_assert_eq(sp->derive(&w, &(os_derive_opts){.max_skip = max_skip}, child), 0, "%s", os_last_error());
+    cr_expect(os_arch_complete(child));
+    char *txt = os_arch_json(sp, child, &w);
+    cr_assert(txt);
     cJSON *j = cJSON_Parse(txt);
     cr_assert(j, "export is not JSON: %s", txt);
     free(txt);
+    os_arch_free(&w);
     return j;
 }
 
@@ -420,7 +615,11 @@ Test(export, cifar_cell_export_of_encoded_darts_v2)
     os_net net;
     build_cifar_supernet(&net);
     encode_genotype(&net, &os_darts_v2);
-    cJSON *j = export_json(&net, -1);
+    os_arch child, v2;
+    load_named("darts-v2", &v2);
+    cJSON *j = export_json(&os_space_cifar_cell, &net, -1, &child);
+    cr_expect(os_arch_equal(&child, &v2));
+    os_arch_free(&child);
     const cJSON *text = cJSON_GetObjectItem(j, "genotype"), *space = cJSON_GetObjectItem(j, "space");
     cr_assert(cJSON_IsString(text) && cJSON_IsString(space));
     cr_expect_str_eq(text->valuestring, REF_V2);
@@ -440,6 +639,7 @@ Test(export, cifar_cell_export_of_encoded_darts_v2)
                 snprintf(label, sizeof label, "%s/edge_%d_%d", os_cell_type_names[t], node, in);
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(pj, label);
                 cr_assert(cJSON_IsObject(e), "probs lack %s", label);
+                cr_expect_eq(cJSON_GetArraySize(e), 8, "%s", label);
                 float want[8];
                 os_choice_probs(&net.choices[os_net_find_choice(&net, label)], want);
                 for (int k = 0; k < 8; k++) {
@@ -452,36 +652,53 @@ Test(export, cifar_cell_export_of_encoded_darts_v2)
     os_genotype g;
     os_genotype_derive(p, -1, &g);
     cr_expect(!memcmp(&g, &os_darts_v2, sizeof g));
+    /* the exported file loads back as DARTS_V2 */
+    char *txt = cJSON_Print(j);
+    const os_space *sp = NULL;
+    cr_assert_eq(os_arch_parse_json(txt, "export", NULL, &sp, &child), 0, "%s", os_last_error());
+    cr_expect_eq(sp, &os_space_cifar_cell);
+    cr_expect(os_arch_equal(&child, &v2));
+    os_arch_free(&child);
+    free(txt);
     cJSON_Delete(j);
 
     /* max_skip 1: node 4's skip (the weaker of the two, alpha 2) goes; edge
      * 4_0 then falls below the untouched edges 4_2 and 4_3 (tie -> 4_2) */
-    j = export_json(&net, 1);
-    cr_assert_eq(os_genotype_from_json(j, &g), 0, "%s", os_last_error());
+    j = export_json(&os_space_cifar_cell, &net, 1, &child);
     os_genotype want = os_darts_v2;
     want.op[0][5] = MAXP;
     want.in[0][5] = 2;
     char a[1024], b[1024];
-    os_genotype_str(&g, a, sizeof a);
+    genotype_text_of(&child, a, sizeof a);
     os_genotype_str(&want, b, sizeof b);
     cr_expect_str_eq(a, b);
     cr_expect_str_eq(cJSON_GetObjectItem(j, "genotype")->valuestring, b);
+    cJSON *want_nni = os_genotype_to_nni(&want);
+    expect_same_dict(cJSON_GetObjectItem(j, "arch"), want_nni);
+    cr_assert_eq(os_genotype_from_json(j, &g), 0, "%s", os_last_error());
+    cr_expect(!memcmp(&g, &want, sizeof g));
+    cJSON_Delete(want_nni);
+    os_arch_free(&child);
     cJSON_Delete(j);
     cJSON_Delete(ref);
+    os_arch_free(&v2);
     os_net_free(&net);
     os_step_reset();
 }
 
 /* ---- nb201 ------------------------------------------------------------------------ */
+/* the benchmark's op names (arch strings) and NNI 3.0's (labels, arch.json) */
 static const char *const NB_OPS[5] = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
+static const char *const NNI_OPS[5] = {"none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3"};
 
-static void nb_opts(os_space_opts *o, const char *arch)
+static void nb_opts(os_space_opts *o, const os_arch *arch)
 {
     *o = (os_space_opts){.cells = 1, .channels = 4, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 4, .seed = 5,
-                         .arch_json = arch};
+                         .arch = arch};
 }
 
-/* arch string of ops[6] in edge order 1_0, 2_0, 2_1, 3_0, 3_1, 3_2 */
+/* arch string of ops[6] in edge order 1_0, 2_0, 2_1, 3_0, 3_1, 3_2 (to node
+ * 1 from 0, ...): NNI's labels cell/0_1, cell/0_2, cell/1_2, cell/0_3, ... */
 static void nb_str(const int *ops, char *s, size_t n)
 {
     snprintf(s, n, "|%s~0|+|%s~0|%s~1|+|%s~0|%s~1|%s~2|", NB_OPS[ops[0]], NB_OPS[ops[1]], NB_OPS[ops[2]],
@@ -489,7 +706,7 @@ static void nb_str(const int *ops, char *s, size_t n)
 }
 
 /* The child's convolutions reveal the conv edges: one [C, C, k, k] weight per
- * nor_conv edge in each cell, none elsewhere. */
+ * conv edge in each cell, none elsewhere. */
 static void expect_child_ops(const os_net *net, const int *ops)
 {
     int e = 0;
@@ -515,7 +732,7 @@ static void logits_of(os_net *net, float *out)
         x[i] = sinf(0.37f * (float)i);
     os_tensor *t = os_tensor_new4(2, 1, 8, 8);
     os_tensor_from_host(t, x);
-    os_forward_ctx ctx = {.training = false, .mode = OS_MIX_FIXED};
+    os_forward_ctx ctx = {.training = false};
     bool old = os_set_grad_enabled(false);
     os_tensor *y = net->forward(net, t, &ctx, NULL);
     os_tensor_to_host(y, out);
@@ -546,85 +763,184 @@ Test(export, nb201_arch_string_round_trip)
         for (int j = 1; j < 4; j++)
             for (int i = 0; i < j; i++, e++) {
                 char label[24];
-                snprintf(label, sizeof label, "%d_%d", j, i);
-                os_choice *c = &sup.choices[os_net_find_choice(&sup, label)];
-                for (int k = 0; k < 5; k++)
+                snprintf(label, sizeof label, "cell/%d_%d", i, j);
+                int ci = os_net_find_choice(&sup, label);
+                cr_assert(ci >= 0, "the nb201 supernet has no choice %s", label);
+                os_choice *c = &sup.choices[ci];
+                for (int k = 0; k < 5; k++) {
+                    cr_expect_str_eq(c->names[k], NNI_OPS[k], "%s candidate %d", label, k);
                     c->alpha->data[k] = k == archs[a][e] ? 1.0f : -0.5f * k;
+                }
             }
-        char *txt = NULL;
-        cr_assert_eq(os_space_nb201.export_arch(&sup, -1, &txt), 0, "%s", os_last_error());
-        cJSON *j = cJSON_Parse(txt);
+        os_arch derived;
+        cJSON *j = export_json(&os_space_nb201, &sup, -1, &derived);
+        char *txt = cJSON_Print(j);
         const cJSON *s = cJSON_GetObjectItem(j, "arch_str"), *arch = cJSON_GetObjectItem(j, "arch");
-        cr_assert(cJSON_IsString(s) && cJSON_IsObject(arch), "%s", txt);
+        const cJSON *space = cJSON_GetObjectItem(j, "space");
+        cr_assert(cJSON_IsString(s) && cJSON_IsObject(arch) && cJSON_IsString(space), "%s", txt);
         cr_expect_str_eq(s->valuestring, want);
+        cr_expect_str_eq(space->valuestring, "nb201");
+        cr_expect_eq(cJSON_GetArraySize(arch), 6, "%s", txt);
         e = 0;
         for (int jj = 1; jj < 4; jj++)
             for (int i = 0; i < jj; i++, e++) {
                 char label[24];
-                snprintf(label, sizeof label, "%d_%d", jj, i);
+                snprintf(label, sizeof label, "cell/%d_%d", i, jj);
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(arch, label);
-                cr_expect(cJSON_IsString(v) && !strcmp(v->valuestring, NB_OPS[archs[a][e]]), "%s", label);
+                cr_expect(cJSON_IsString(v) && !strcmp(v->valuestring, NNI_OPS[archs[a][e]]), "%s: %s", label, txt);
             }
         os_net_free(&sup);
 
-        /* the child from the string, from the exported file, and from NNI's
-         * flat label dict: same ops, same network */
-        char path_ours[512], path_flat[512];
+        /* the child from the string, from the exported file, from NNI's
+         * flat label dict (no space: the loader finds nb201) and from an
+         * arch.json that gives only the string: same ops, same network */
+        char path_ours[512], path_flat[512], path_str[512];
         write_text(dir, "ours.json", txt, path_ours, sizeof path_ours);
         char *flat = cJSON_PrintUnformatted(arch);
         write_text(dir, "flat.json", flat, path_flat, sizeof path_flat);
         free(flat);
+        char str_only[512];
+        snprintf(str_only, sizeof str_only, "{\"space\": \"nb201\", \"arch_str\": \"%s\"}", want);
+        write_text(dir, "str.json", str_only, path_str, sizeof path_str);
         free(txt);
         cJSON_Delete(j);
-        const char *srcs[3] = {want, path_ours, path_flat};
+        const char *srcs[4] = {want, path_ours, path_flat, path_str};
         float ref[8];
-        for (int k = 0; k < 3; k++) {
-            os_net child;
-            nb_opts(&o, srcs[k]);
-            cr_assert_eq(os_space_nb201.build(&child, &o), 0, "%s: %s", srcs[k], os_last_error());
-            expect_child_ops(&child, archs[a]);
+        for (int k = 0; k < 4; k++) {
+            os_arch child;
+            const os_space *sp = NULL;
+            cr_assert_eq(os_arch_load(srcs[k], NULL, &sp, &child), 0, "%s: %s", srcs[k], os_last_error());
+            cr_expect_eq(sp, &os_space_nb201, "%s", srcs[k]);
+            cr_expect(os_arch_equal(&child, &derived), "%s: not the exported architecture", srcs[k]);
+            os_net net;
+            nb_opts(&o, &child);
+            cr_assert_eq(os_space_nb201.build(&net, &o), 0, "%s: %s", srcs[k], os_last_error());
+            cr_expect_eq(net.n_choices, 0);
+            expect_child_ops(&net, archs[a]);
             float y[8];
-            logits_of(&child, y);
+            logits_of(&net, y);
             if (k == 0)
                 memcpy(ref, y, sizeof y);
             else
                 cr_expect(!memcmp(ref, y, sizeof y), "child from %s differs from the string's", srcs[k]);
-            os_net_free(&child);
+            os_net_free(&net);
+            os_arch_free(&child);
         }
+        os_arch_free(&derived);
     }
     du_rmtree(dir);
     os_step_reset();
 }
 
-#define EXPECT_BAD_NB(src, ...)                                                     \
-    do {                                                                            \
-        os_net n_;                                                                  \
-        os_space_opts o_;                                                           \
-        nb_opts(&o_, src);                                                          \
-        DU_EXPECT_ERROR(os_space_nb201.build(&n_, &o_), __VA_ARGS__);               \
+/* An nb201 edge named in a message: NNI's label cell/i_j, or the arch
+ * string's own "edge j_i" (node j from input i). */
+static void expect_names_edge(int i, int j)
+{
+    char label[32], edge[32];
+    snprintf(label, sizeof label, "cell/%d_%d", i, j);
+    snprintf(edge, sizeof edge, "edge %d_%d", j, i);
+    const char *m = os_last_error();
+    cr_expect(strstr(m, label) || strstr(m, edge), "message '%s' names neither %s nor %s", m, label, edge);
+}
+
+/* src must fail to load, as nb201's and with no space given (a bare dict is
+ * then judged by the space that knows most of its keys), naming the culprit */
+#define EXPECT_BAD_NB(src, ...)                                                          \
+    do {                                                                                 \
+        for (int named_ = 0; named_ < 2; named_++) {                                     \
+            os_arch a_;                                                                  \
+            const os_space *sp_ = NULL;                                                  \
+            DU_EXPECT_ERROR(os_arch_load(src, named_ ? "nb201" : NULL, &sp_, &a_),       \
+                            __VA_ARGS__);                                                \
+        }                                                                                \
     } while (0)
 
 Test(export, bad_nb201_architectures)
 {
     char dir[256], p[512];
     du_tmpdir(dir, sizeof dir);
-    EXPECT_BAD_NB("|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|", "'conv_9x9'", "1_0");
-    EXPECT_BAD_NB("|none~0|+|none~0|none~1|+|none~0|none~1|", "3_2");
-    EXPECT_BAD_NB("|none~0|+|none~0|none~0|+|none~0|none~1|none~2|", "edge 2_1");
+    EXPECT_BAD_NB("|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|", "'conv_9x9'");
+    expect_names_edge(0, 1);
+    /* NNI's op names are not the arch string's */
+    EXPECT_BAD_NB("|conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "'conv_3x3'");
+    expect_names_edge(0, 1);
+    EXPECT_BAD_NB("|none~0|+|none~0|none~1|+|none~0|none~1|", "~");
+    expect_names_edge(2, 3);
+    EXPECT_BAD_NB("|none~0|+|none~0|none~0|+|none~0|none~1|none~2|", "input 0");
+    expect_names_edge(1, 2);
     EXPECT_BAD_NB("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|junk", "junk");
-    EXPECT_BAD_NB("|nor_conv_3x3~0x|+|none~0|none~1|+|none~0|none~1|none~2|", "1_0");
-    write_text(dir, "m.json", "{\"1_0\": \"none\",", p, sizeof p);
+    EXPECT_BAD_NB("|nor_conv_3x3~0x|+|none~0|none~1|+|none~0|none~1|none~2|", "nor_conv_3x3");
+    expect_names_edge(0, 1);
+    write_text(dir, "m.json", "{\"cell/0_1\": \"none\",", p, sizeof p);
     EXPECT_BAD_NB(p, "m.json", "malformed JSON");
     write_text(dir, "a.json", "[1, 2]", p, sizeof p);
     EXPECT_BAD_NB(p, "a.json", "object");
     write_text(dir, "k.json",
-               "{\"1_0\": \"none\", \"2_0\": \"none\", \"2_1\": \"none\", \"3_0\": \"none\", \"3_1\": \"none\", "
-               "\"3_2\": \"none\", \"4_0\": \"none\"}", p, sizeof p);
-    EXPECT_BAD_NB(p, "unknown key '4_0'");
+               "{\"cell/0_1\": \"none\", \"cell/0_2\": \"none\", \"cell/1_2\": \"none\", \"cell/0_3\": \"none\", "
+               "\"cell/1_3\": \"none\", \"cell/2_3\": \"none\", \"cell/3_4\": \"none\"}", p, sizeof p);
+    EXPECT_BAD_NB(p, "k.json", "unknown key 'cell/3_4'");
     write_text(dir, "o.json",
-               "{\"1_0\": \"none\", \"2_0\": \"none\", \"2_1\": \"sep_conv_3x3\", \"3_0\": \"none\", \"3_1\": "
-               "\"none\", \"3_2\": \"none\"}", p, sizeof p);
-    EXPECT_BAD_NB(p, "'2_1'", "sep_conv_3x3");
+               "{\"cell/0_1\": \"none\", \"cell/0_2\": \"none\", \"cell/1_2\": \"sep_conv_3x3\", \"cell/0_3\": "
+               "\"none\", \"cell/1_3\": \"none\", \"cell/2_3\": \"none\"}", p, sizeof p);
+    EXPECT_BAD_NB(p, "o.json", "'cell/1_2'", "sep_conv_3x3");
+    /* the benchmark's op names are not NNI's */
+    write_text(dir, "b.json",
+               "{\"cell/0_1\": \"nor_conv_3x3\", \"cell/0_2\": \"none\", \"cell/1_2\": \"none\", \"cell/0_3\": "
+               "\"none\", \"cell/1_3\": \"none\", \"cell/2_3\": \"none\"}", p, sizeof p);
+    EXPECT_BAD_NB(p, "b.json", "'cell/0_1'", "nor_conv_3x3");
+    /* the old j_i labels are unknown keys now */
+    write_text(dir, "j.json",
+               "{\"1_0\": \"none\", \"2_0\": \"none\", \"2_1\": \"none\", \"3_0\": \"none\", \"3_1\": \"none\", "
+               "\"3_2\": \"none\"}", p, sizeof p);
+    EXPECT_BAD_NB(p, "j.json", "unknown key '1_0'");
+    write_text(dir, "n.json",
+               "{\"cell/0_1\": \"none\", \"cell/0_2\": \"none\", \"cell/1_2\": \"none\", \"cell/0_3\": \"none\", "
+               "\"cell/1_3\": \"none\"}", p, sizeof p);
+    EXPECT_BAD_NB(p, "n.json", "'cell/2_3'", "missing");
+    write_text(dir, "v.json",
+               "{\"cell/0_1\": \"none\", \"cell/0_2\": \"none\", \"cell/1_2\": \"none\", \"cell/0_3\": \"none\", "
+               "\"cell/1_3\": 4, \"cell/2_3\": \"none\"}", p, sizeof p);
+    EXPECT_BAD_NB(p, "v.json", "'cell/1_3'");
+    /* a child form with an edge not decided, or decided twice: build names it */
+    os_arch good;
+    const os_space *sp;
+    cr_assert_eq(os_arch_load("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|avg_pool_3x3~1|none~2|",
+                              "nb201", &sp, &good), 0, "%s", os_last_error());
+    static const struct {
+        const char *label;
+        unsigned chosen;
+    } bad[] = {{"cell/0_3", 0}, {"cell/1_2", 3u}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        os_arch b;
+        os_arch_copy(&b, &good);
+        int c = os_arch_find(&b, bad[i].label);
+        cr_assert(c >= 0, "no %s", bad[i].label);
+        b.c[c].chosen = bad[i].chosen;
+        os_net net;
+        os_space_opts o;
+        nb_opts(&o, &b);
+        char want[64];
+        snprintf(want, sizeof want, "'%s'", bad[i].label);
+        DU_EXPECT_ERROR(os_space_nb201.build(&net, &o), want);
+        os_arch_free(&b);
+    }
+    os_arch_free(&good);
+    du_rmtree(dir);
+}
+
+/* An arch.json that gives only "arch_str" (no "arch"): a bad string is an
+ * error naming the file, the key and the culprit. */
+Test(export, bad_nb201_arch_str_in_arch_json)
+{
+    char dir[256], p[512];
+    du_tmpdir(dir, sizeof dir);
+    write_text(dir, "s.json",
+               "{\"space\": \"nb201\", \"arch_str\": \"|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|\"}", p,
+               sizeof p);
+    EXPECT_BAD_NB(p, "s.json", "arch_str", "conv_9x9");
+    /* not an arch string at all (no leading '|') */
+    write_text(dir, "g.json", "{\"space\": \"nb201\", \"arch_str\": \"garbage\"}", p, sizeof p);
+    EXPECT_BAD_NB(p, "g.json", "arch_str", "garbage");
     du_rmtree(dir);
 }
 
@@ -637,25 +953,30 @@ Test(export, non_finite_alpha_is_an_error_naming_the_choice)
     encode_genotype(&net, &os_darts_v2);
     int c = os_net_find_choice(&net, "reduce/edge_4_1");
     cr_assert(c >= 0);
+    os_arch w;
     net.choices[c].alpha->data[3] = NAN;
-    char *txt = NULL;
-    cr_assert_eq(os_space_cifar_cell.export_arch(&net, -1, &txt), -1);
-    cr_expect_null(txt);
+    cr_assert_eq(os_arch_from_alpha(&net, &w), -1);
+    cr_expect_eq(w.n, 0);
+    cr_expect_null(w.c);
     cr_expect(strstr(os_last_error(), "'reduce/edge_4_1'"), "%s", os_last_error());
     net.choices[c].alpha->data[3] = INFINITY;
-    cr_assert_eq(os_space_cifar_cell.export_arch(&net, 2, &txt), -1);
+    cr_assert_eq(os_arch_from_alpha(&net, &w), -1);
     cr_expect(strstr(os_last_error(), "'reduce/edge_4_1'"), "%s", os_last_error());
+    /* finite again: the export works */
+    net.choices[c].alpha->data[3] = 0.0f;
+    cr_assert_eq(os_arch_from_alpha(&net, &w), 0, "%s", os_last_error());
+    os_arch_free(&w);
     os_net_free(&net);
 
     os_net sup;
     os_space_opts o;
     nb_opts(&o, NULL);
     cr_assert_eq(os_space_nb201.build(&sup, &o), 0, "%s", os_last_error());
-    c = os_net_find_choice(&sup, "3_2");
+    c = os_net_find_choice(&sup, "cell/2_3");
     cr_assert(c >= 0);
     sup.choices[c].alpha->data[0] = -INFINITY;
-    cr_assert_eq(os_space_nb201.export_arch(&sup, -1, &txt), -1);
-    cr_expect_null(txt);
-    cr_expect(strstr(os_last_error(), "'3_2'"), "%s", os_last_error());
+    cr_assert_eq(os_arch_from_alpha(&sup, &w), -1);
+    cr_expect_null(w.c);
+    cr_expect(strstr(os_last_error(), "'cell/2_3'"), "%s", os_last_error());
     os_net_free(&sup);
 }

@@ -144,20 +144,21 @@ static int parse_arch_str(const char *s, int *fixed)
             p++;
             const char *t = strchr(p, '~');
             if (!t)
-                return os_error("nb201 arch string '%s': missing '~' for edge %d_%d", s, j, i);
+                return os_error("nb201 arch string '%s': missing '~' for edge cell/%d_%d", s, i, j);
             int k = -1;
             for (int o = 0; o < NB_NUM_OPS; o++)
                 if ((size_t)(t - p) == strlen(nb_names[o]) && !strncmp(p, nb_names[o], (size_t)(t - p)))
                     k = o;
             if (k < 0)
-                return os_error("nb201 arch string: unknown op '%.*s' on edge %d_%d", (int)(t - p), p, j, i);
+                return os_error("nb201 arch string: unknown op '%.*s' on edge cell/%d_%d (ops: none, skip_connect, "
+                                "nor_conv_1x1, nor_conv_3x3, avg_pool_3x3)", (int)(t - p), p, i, j);
             char *end;
             long src = strtol(t + 1, &end, 10);
             if (end == t + 1 || *end != '|')
-                return os_error("nb201 arch string '%s': edge %d_%d: expected ~<input>| after '%.*s'", s, j, i,
+                return os_error("nb201 arch string '%s': edge cell/%d_%d: expected ~<input>| after '%.*s'", s, i, j,
                                 (int)(t - p), p);
             if (src != i)
-                return os_error("nb201 arch string: edge %d_%d names input %ld", j, i, src);
+                return os_error("nb201 arch string: edge cell/%d_%d names input %ld", i, j, src);
             fixed[nb_edge(j, i)] = k;
             p = end;
         }
