@@ -5,6 +5,7 @@
 #include "tensor/error.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,53 +19,64 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define COSTS (1u << OS_CMD_COSTS)
 #define FIT (TRAIN | RETRAIN)
 
+/* On --resume a flag must keep the run's value (FIXED), may change (FREE:
+ * how long, how much is printed or evaluated), or may change with a warning
+ * (WARN: the thread count changes the float sums' order). */
+enum { FIXED, FREE, WARN };
+
 typedef struct {
     const char *name;
     int type;
     size_t off, size;
     unsigned cmds;
+    double lo, hi;      /* numbers: the allowed range */
+    int on_resume;
     const char *help;
 } flag;
 
-#define F(nm, ty, field, cmds, help) {nm, ty, offsetof(os_config, field), sizeof(((os_config *)0)->field), cmds, help}
+#define F(nm, ty, field, cmds, lo, hi, res, help) \
+    {nm, ty, offsetof(os_config, field), sizeof(((os_config *)0)->field), cmds, lo, hi, res, help}
+#define BIG 1e9
 static const flag flags[] = {
-    F("space", T_STR, space, TRAIN | RETRAIN | COSTS, "search space (see `oneshot spaces`)"),
-    F("strategy", T_STR, strategy, TRAIN, "one-shot strategy (see `oneshot strategies`)"),
-    F("data", T_STR, data, FIT | EVAL, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
-    F("format", T_STR, format, FIT | EVAL, "cifar10 | cifar100 | idx | folder (default: detect)"),
-    F("out", T_STR, out, FIT, "run directory (default: runs/<command>-<space>-<time>)"),
-    F("resume", T_STR, resume, FIT, "continue the run in this directory where it stopped"),
-    F("run", T_STR, run, EVAL | EXPORT, "the run directory to read"),
-    F("arch", T_STR, arch, RETRAIN | COSTS, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
-    F("epochs", T_INT, epochs, FIT, "epochs"),
-    F("batch", T_INT, batch, FIT | EVAL, "batch size"),
-    F("cells", T_INT, cells, FIT | COSTS, "cells (cifar_cell: in all; nb201: per stage)"),
-    F("channels", T_INT, channels, FIT | COSTS, "initial channels"),
-    F("subset", T_INT, subset, FIT, "use only the first N training images of each class (0 = all)"),
-    F("test-subset", T_INT, max_per_class_test, FIT | EVAL, "use only the first N test images of each class (0 = all)"),
-    F("seed", T_INT, seed, FIT, "random seed"),
-    F("threads", T_INT, threads, FIT | EVAL, "CPU threads (0 = all cores)"),
-    F("train-portion", T_FLOAT, train_portion, TRAIN, "fraction of the training set that trains weights (rest: architecture)"),
-    F("lr", T_FLOAT, lr, FIT, "weight learning rate (SGD)"),
-    F("lr-min", T_FLOAT, lr_min, FIT, "cosine schedule floor"),
-    F("momentum", T_FLOAT, momentum, FIT, "SGD momentum"),
-    F("weight-decay", T_FLOAT, weight_decay, FIT, "SGD weight decay"),
-    F("grad-clip", T_FLOAT, grad_clip, FIT, "global grad-norm clip (0 = off)"),
-    F("max-skip", T_INT, max_skip, TRAIN | EXPORT, "cifar_cell: keep at most N skip_connect in the exported normal cell (-1 = off)"),
-    F("auxiliary-weight", T_FLOAT, auxiliary_weight, RETRAIN, "auxiliary head loss weight (0 = no head)"),
-    F("drop-path", T_FLOAT, drop_path, RETRAIN, "drop-path probability (ramped linearly over the epochs)"),
-    F("label-smoothing", T_FLOAT, label_smoothing, FIT, "cross-entropy label smoothing"),
-    F("cutout", T_INT, cutout, FIT, "cutout length (0 = off)"),
-    F("crop-pad", T_INT, crop_pad, FIT, "random-crop zero padding (0 = off)"),
-    F("flip", T_INT, flip, FIT, "random horizontal flip (1/0)"),
-    F("input", T_STR, input, COSTS, "input shape CxHxW (default 3x32x32)"),
-    F("classes", T_INT, classes, COSTS, "classes (default 10)"),
-    F("log-every", T_INT, log_every, FIT, "print a line every N steps when not on a terminal"),
-    F("val-batches", T_INT, val_batches, TRAIN, "validation batches per epoch (0 = all)"),
-    F("limit-steps", T_INT, limit_steps, FIT, "at most N steps per epoch (0 = all; for quick runs)"),
-    F("stop-after", T_INT, stop_after, FIT, "stop as if interrupted after N steps of this invocation (0 = never)"),
+    F("space", T_STR, space, TRAIN | RETRAIN | COSTS, 0, 0, FIXED, "search space (see `oneshot spaces`)"),
+    F("strategy", T_STR, strategy, TRAIN, 0, 0, FIXED, "one-shot strategy (see `oneshot strategies`)"),
+    F("data", T_STR, data, FIT | EVAL, 0, 0, FIXED, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
+    F("format", T_STR, format, FIT | EVAL, 0, 0, FIXED, "cifar10 | cifar100 | idx | folder (default: detect)"),
+    F("out", T_STR, out, FIT, 0, 0, FREE, "run directory (default: runs/<command>-<space>-<time>)"),
+    F("force", T_BOOL, force, FIT, 0, 1, FREE, "with --out: remove the run in that directory and start over"),
+    F("resume", T_STR, resume, FIT, 0, 0, FREE, "continue the run in this directory where it stopped"),
+    F("run", T_STR, run, EVAL | EXPORT, 0, 0, FREE, "the run directory to read"),
+    F("arch", T_STR, arch, RETRAIN | COSTS, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
+    F("epochs", T_INT, epochs, FIT, 1, BIG, FREE, "epochs"),
+    F("batch", T_INT, batch, FIT | EVAL, 1, 65536, FIXED, "batch size"),
+    F("cells", T_INT, cells, FIT | COSTS, 1, 1000, FIXED, "cells (cifar_cell: in all; nb201: per stage)"),
+    F("channels", T_INT, channels, FIT | COSTS, 1, 4096, FIXED, "initial channels"),
+    F("subset", T_INT, subset, FIT, 0, BIG, FIXED, "use only the first N training images of each class (0 = all)"),
+    F("test-subset", T_INT, max_per_class_test, FIT | EVAL, 0, BIG, FIXED, "use only the first N test images of each class (0 = all)"),
+    F("seed", T_INT, seed, FIT, 0, 2147483647, FIXED, "random seed"),
+    F("threads", T_INT, threads, FIT | EVAL, 0, 1024, WARN, "CPU threads (0 = all cores)"),
+    F("train-portion", T_FLOAT, train_portion, TRAIN, 0.01, 0.99, FIXED, "fraction of the training set that trains weights (rest: architecture)"),
+    F("lr", T_FLOAT, lr, FIT, 1e-09, 1e6, FIXED, "weight learning rate (SGD)"),
+    F("lr-min", T_FLOAT, lr_min, FIT, 0, 1e6, FIXED, "cosine schedule floor"),
+    F("momentum", T_FLOAT, momentum, FIT, 0, 0.999, FIXED, "SGD momentum"),
+    F("weight-decay", T_FLOAT, weight_decay, FIT, 0, 1, FIXED, "SGD weight decay"),
+    F("grad-clip", T_FLOAT, grad_clip, FIT, 0, 1000000.0, FIXED, "global grad-norm clip (0 = off)"),
+    F("max-skip", T_INT, max_skip, TRAIN | EXPORT, -1, 8, FREE, "cifar_cell: keep at most N skip_connect in the exported normal cell (-1 = off)"),
+    F("auxiliary-weight", T_FLOAT, auxiliary_weight, RETRAIN, 0, 10, FIXED, "auxiliary head loss weight (0 = no head)"),
+    F("drop-path", T_FLOAT, drop_path, RETRAIN, 0, 0.9, FIXED, "drop-path probability (ramped linearly over the epochs)"),
+    F("label-smoothing", T_FLOAT, label_smoothing, FIT, 0, 0.99, FIXED, "cross-entropy label smoothing"),
+    F("cutout", T_INT, cutout, FIT, 0, 4096, FIXED, "cutout length (0 = off)"),
+    F("crop-pad", T_INT, crop_pad, FIT, 0, 4096, FIXED, "random-crop zero padding (0 = off)"),
+    F("flip", T_INT, flip, FIT, 0, 1, FIXED, "random horizontal flip (1/0)"),
+    F("input", T_STR, input, COSTS, 0, 0, FREE, "input shape CxHxW (default 3x32x32)"),
+    F("classes", T_INT, classes, COSTS, 1, 100000, FREE, "classes (default 10)"),
+    F("log-every", T_INT, log_every, FIT, 1, BIG, FREE, "print a line every N steps when not on a terminal"),
+    F("val-batches", T_INT, val_batches, TRAIN, 0, BIG, FREE, "validation batches per epoch (0 = all)"),
+    F("limit-steps", T_INT, limit_steps, FIT, 0, BIG, FREE, "at most N steps per epoch (0 = all; for quick runs)"),
+    F("stop-after", T_INT, stop_after, FIT, 0, BIG, FREE, "stop as if interrupted after N steps of this invocation (0 = never)"),
 };
 #undef F
+#undef BIG
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 static unsigned char given[N_FLAGS];
 
@@ -140,14 +152,17 @@ void os_config_finish(os_config *c)
 
 void os_config_usage(os_command cmd)
 {
-    fprintf(stderr, "usage: oneshot %s [flags]\n\nflags:\n", cmd_name(cmd));
+    printf("usage: oneshot %s [flags]\n\nflags:\n", cmd_name(cmd));
     for (int i = 0; i < N_FLAGS; i++) {
         if (!(flags[i].cmds & (1u << cmd)))
             continue;
         char left[40];
         snprintf(left, sizeof left, "--%s%s", flags[i].name,
                  flags[i].type == T_BOOL ? "" : flags[i].type == T_STR ? " S" : " N");
-        fprintf(stderr, "  %-24s %s\n", left, flags[i].help);
+        if (flags[i].type == T_STR || flags[i].lo == flags[i].hi)
+            printf("  %-24s %s\n", left, flags[i].help);
+        else
+            printf("  %-24s %s [%g..%g]\n", left, flags[i].help, flags[i].lo, flags[i].hi);
     }
     if (cmd != OS_CMD_TRAIN)
         return;
@@ -155,7 +170,7 @@ void os_config_usage(os_command cmd)
         const os_strategy *s = os_strategy_at(i);
         char buf[4096];
         os_options_help(s->options, s->n_options, buf, sizeof buf);
-        fprintf(stderr, "\n%s options (--strategy %s):\n%s", s->name, s->name, buf);
+        printf("\n%s options (--strategy %s):\n%s", s->name, s->name, buf);
     }
 }
 
@@ -166,15 +181,19 @@ static int set_value(os_config *c, const flag *f, const char *v)
     switch (f->type) {
     case T_INT: {
         long x = strtol(v, &end, 10);
-        if (*v == 0 || *end || errno || x < -1000000000L || x > 1000000000L)
+        if (*v == 0 || *end || errno || x < -2147483647L || x > 2147483647L)
             return os_error("--%s: '%s' is not an integer", f->name, v);
+        if (x < f->lo || x > f->hi)
+            return os_error("--%s: %ld is out of range (%.0f to %.0f)", f->name, x, f->lo, f->hi);
         *(int *)p = (int)x;
         return 0;
     }
     case T_FLOAT: {
         float x = strtof(v, &end);
-        if (*v == 0 || *end || errno)
+        if (*v == 0 || *end || errno || !isfinite(x))
             return os_error("--%s: '%s' is not a number", f->name, v);
+        if (x < (float)f->lo || x > (float)f->hi)
+            return os_error("--%s: %s is out of range (%g to %g)", f->name, v, f->lo, f->hi);
         *(float *)p = x;
         return 0;
     }
@@ -310,6 +329,55 @@ static int applies(const os_config *c, const flag *f)
     if (!strcmp(f->name, "val-batches") || !strcmp(f->name, "train-portion"))
         return !s || s->uses_arch_split;
     return 1;
+}
+
+int os_config_resume_check(const os_config *run, const os_config *now, int *threads_changed)
+{
+    char list[2048];
+    size_t o = 0;
+    *threads_changed = 0;
+    for (int i = 0; i < N_FLAGS; i++) {
+        const flag *f = &flags[i];
+        if (!(f->cmds & (1u << now->cmd)) || !memcmp((const char *)run + f->off, (const char *)now + f->off, f->size))
+            continue;
+        if (f->on_resume == WARN)
+            *threads_changed = 1;
+        if (f->on_resume != FIXED)
+            continue;
+        char a[96], b[96];
+        const char *pa = (const char *)run + f->off, *pb = (const char *)now + f->off;
+        if (f->type == T_STR)
+            snprintf(a, sizeof a, "'%s'", pa), snprintf(b, sizeof b, "'%s'", pb);
+        else if (f->type == T_FLOAT)
+            snprintf(a, sizeof a, "%g", *(const float *)pa), snprintf(b, sizeof b, "%g", *(const float *)pb);
+        else
+            snprintf(a, sizeof a, "%d", *(const int *)pa), snprintf(b, sizeof b, "%d", *(const int *)pb);
+        o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0, "\n  --%s: the run has %s, given %s",
+                              f->name, a, b);
+    }
+    const os_strategy *s = strategy_of(now);
+    for (int k = 0; s && now->cmd == OS_CMD_TRAIN && k < s->n_options; k++) {
+        const os_option *r = &s->options[k];
+        size_t sz = r->type == OS_OPT_FLOAT ? sizeof(float) : sizeof(int);
+        if (memcmp(run->strategy_opts + r->offset, now->strategy_opts + r->offset, sz))
+            o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0,
+                                  "\n  --%s: differs from the run's (see its config.json)", r->name);
+    }
+    if (o)
+        return os_error("--resume: these settings differ from the run's, which a resumed run keeps:%s\n"
+                        "(a resume may change --epochs, --limit-steps, --val-batches, --log-every, --stop-after, "
+                        "--max-skip and --threads; start a new run with --out for the rest)", list);
+    return 0;
+}
+
+int os_config_check_applies(const os_config *c)
+{
+    const os_space *sp = os_space_find(c->space);
+    for (int i = 0; sp && i < N_FLAGS; i++)
+        if (given[i] && (flags[i].cmds & (1u << c->cmd)) && !applies(c, &flags[i]))
+            return os_error("--%s does not apply to the %s space%s%s", flags[i].name, sp->name,
+                            c->cmd == OS_CMD_TRAIN ? " with the " : "", c->cmd == OS_CMD_TRAIN ? c->strategy : "");
+    return 0;
 }
 
 cJSON *os_config_to_json(const os_config *c)

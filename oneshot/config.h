@@ -36,6 +36,7 @@ typedef struct os_config {
     int classes;
     /* running */
     int log_every, val_batches, limit_steps, max_per_class_test, stop_after;
+    int force;                    /* --out: start over a run that is there */
 } os_config;
 
 /* Defaults for a command (the default strategy's options included). */
@@ -50,6 +51,14 @@ int os_config_given(const char *name);
 void os_config_finish(os_config *c);
 void os_config_usage(os_command cmd);
 
+/* --resume: 0 when `now` (the run's config with today's flags on top) keeps
+ * every setting that must not change, else -1 with os_error() listing each
+ * difference. *threads_changed says whether the thread count changed
+ * (allowed; the result is then not bit-identical). */
+int os_config_resume_check(const os_config *run, const os_config *now, int *threads_changed);
+/* -1 with os_error() when a flag given does not apply to the space (and
+ * strategy): --max-skip, --drop-path, --auxiliary-weight on nb201, ... */
+int os_config_check_applies(const os_config *c);
 /* The settings that apply to this command, space and strategy, each once. */
 cJSON *os_config_to_json(const os_config *c);
 /* Overwrite the fields present in j (used by resume/eval: the run's config). */

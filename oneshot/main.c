@@ -4,6 +4,8 @@
 #include "search/trainer.h"
 #include "supernet/supernet.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,29 +62,84 @@ static void short_spin_openmp(char **argv)
     /* no /proc: carry on with the default policy */
 }
 
-int main(int argc, char **argv)
+/* Internal errors (os_fatal) end the command with status 1: they are not
+ * usage errors. Out of memory says what to try. */
+static void cli_fatal(const char *msg)
 {
-    short_spin_openmp(argv);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    fflush(stdout);
+    fprintf(stderr, "\noneshot: %s\n", msg);
+    if (strstr(msg, "out of memory"))
+        fprintf(stderr, "oneshot: the run needs more memory than this machine has: try a smaller --batch or "
+                        "--channels (or fewer --cells)\n");
+    exit(1);
+}
+
+static int command_of(const char *cmd, os_command *c)
+{
+    static const char *const names[] = {"train", "retrain", "eval", "export", "costs"};
+    for (int i = 0; i <= OS_CMD_COSTS; i++)
+        if (!strcmp(cmd, names[i])) {
+            *c = (os_command)i;
+            return 0;
+        }
+    fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, "
+                    "spaces, strategies\n", cmd);
+    return -1;
+}
+
+/* --resume: the run's own configuration, then the flags given now on top;
+ * settings a resumed run must keep are compared */
+static int resume_config(os_config *cfg, os_command c, int argc, char **argv)
+{
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg->resume);
+    os_config saved;
+    os_config_defaults(&saved, c);
+    cJSON *sj = os_checkpoint_config_json(ckpt);
+    int bad = !sj || os_config_from_json(&saved, sj);
+    cJSON_Delete(sj);
+    if (bad) {
+        fprintf(stderr, "oneshot: --resume %s: %s\n", cfg->resume, os_last_error());
+        return 1;
     }
+    if (saved.cmd != c) {
+        fprintf(stderr, "oneshot: --resume %s: that is a %s run; continue it with `oneshot %s --resume %s`\n",
+                cfg->resume, saved.cmd == OS_CMD_TRAIN ? "search" : "retrain",
+                saved.cmd == OS_CMD_TRAIN ? "train" : "retrain", cfg->resume);
+        return 2;
+    }
+    saved.stop_after = 0; /* a one-off for the invocation that stopped */
+    os_config before = saved;
+    if (os_config_parse(&saved, argc, argv, 2)) {
+        fprintf(stderr, "oneshot: %s\n", os_last_error());
+        return 2;
+    }
+    snprintf(saved.resume, sizeof saved.resume, "%s", cfg->resume);
+    int threads_changed;
+    if (os_config_resume_check(&before, &saved, &threads_changed)) {
+        fprintf(stderr, "oneshot: %s\n", os_last_error());
+        return 2;
+    }
+    if (threads_changed)
+        fprintf(stderr, "oneshot: warning: --threads %d differs from the run's %d: the run continues, but its "
+                        "results will not be bit-identical to an uninterrupted run\n", saved.threads, before.threads);
+    *cfg = saved;
+    return 0;
+}
+
+static int run_command(int argc, char **argv)
+{
     const char *cmd = argv[1];
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            if (!strcmp(cmd, "train"))
-                os_config_usage(OS_CMD_TRAIN);
-            else if (!strcmp(cmd, "retrain"))
-                os_config_usage(OS_CMD_RETRAIN);
-            else if (!strcmp(cmd, "eval"))
-                os_config_usage(OS_CMD_EVAL);
-            else if (!strcmp(cmd, "export"))
-                os_config_usage(OS_CMD_EXPORT);
-            else if (!strcmp(cmd, "costs"))
-                os_config_usage(OS_CMD_COSTS);
-            else
-                usage(stderr);
+            os_command hc;
+            if (!strcmp(cmd, "spaces") || !strcmp(cmd, "strategies")) {
+                usage(stdout);
+                return 0;
+            }
+            if (command_of(cmd, &hc))
+                return 2;
+            os_config_usage(hc);
             return 0;
         }
     if (!strcmp(cmd, "spaces")) {
@@ -96,60 +153,25 @@ int main(int argc, char **argv)
         return 0;
     }
     os_command c;
-    if (!strcmp(cmd, "train"))
-        c = OS_CMD_TRAIN;
-    else if (!strcmp(cmd, "retrain"))
-        c = OS_CMD_RETRAIN;
-    else if (!strcmp(cmd, "eval"))
-        c = OS_CMD_EVAL;
-    else if (!strcmp(cmd, "export"))
-        c = OS_CMD_EXPORT;
-    else if (!strcmp(cmd, "costs"))
-        c = OS_CMD_COSTS;
-    else {
-        fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, "
-                        "spaces, strategies\n", cmd);
+    if (command_of(cmd, &c))
         return 2;
-    }
     os_config cfg;
     os_config_defaults(&cfg, c);
     if (os_config_parse(&cfg, argc, argv, 2)) {
         fprintf(stderr, "oneshot: %s\n", os_last_error());
         return 2;
     }
+    /* a relative --data would not be found from another directory (eval, resume) */
+    char abs[PATH_MAX];
+    if (cfg.data[0] && realpath(cfg.data, abs) && strlen(abs) < sizeof cfg.data)
+        snprintf(cfg.data, sizeof cfg.data, "%s", abs);
     if (c == OS_CMD_TRAIN || c == OS_CMD_RETRAIN) {
         if (!cfg.resume[0])
             os_config_finish(&cfg); /* strategy defaults for what was not given */
         if (cfg.resume[0]) {
-            /* the run's own configuration, then the flags given now on top */
-            char ckpt[600];
-            snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg.resume);
-            os_config saved;
-            os_config_defaults(&saved, c);
-            cJSON *sj = os_checkpoint_config_json(ckpt);
-            int bad = !sj || os_config_from_json(&saved, sj);
-            cJSON_Delete(sj);
-            if (bad) {
-                fprintf(stderr, "oneshot: --resume %s: %s\n", cfg.resume, os_last_error());
-                return 1;
-            }
-            if (saved.cmd != c) {
-                fprintf(stderr, "oneshot: --resume %s: that is a %s run; continue it with `oneshot %s --resume %s`\n",
-                        cfg.resume, saved.cmd == OS_CMD_TRAIN ? "search" : "retrain",
-                        saved.cmd == OS_CMD_TRAIN ? "train" : "retrain", cfg.resume);
-                return 2;
-            }
-            saved.stop_after = 0; /* a one-off for the invocation that stopped */
-            if (c == OS_CMD_TRAIN && os_config_given("strategy") && strcmp(cfg.strategy, saved.strategy)) {
-                fprintf(stderr, "oneshot: --resume %s: that run searches with %s; --strategy %s cannot continue it\n",
-                        cfg.resume, saved.strategy, cfg.strategy);
-                return 2;
-            }
-            if (os_config_parse(&saved, argc, argv, 2)) {
-                fprintf(stderr, "oneshot: %s\n", os_last_error());
-                return 2;
-            }
-            cfg = saved;
+            int rc = resume_config(&cfg, c, argc, argv);
+            if (rc)
+                return rc;
         }
         char list[512];
         if ((c == OS_CMD_TRAIN || os_config_given("space")) && !os_space_find(cfg.space)) {
@@ -162,8 +184,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "oneshot: unknown strategy '%s'; valid strategies: %s\n", cfg.strategy, list);
             return 2;
         }
-        if (cfg.epochs < 1 || cfg.batch < 1) {
-            fprintf(stderr, "oneshot: --epochs and --batch must be positive\n");
+        if (c == OS_CMD_TRAIN && os_config_check_applies(&cfg)) {
+            fprintf(stderr, "oneshot: %s\n", os_last_error());
             return 2;
         }
         return os_cmd_train(&cfg);
@@ -171,4 +193,22 @@ int main(int argc, char **argv)
     if (c == OS_CMD_COSTS)
         return os_cmd_costs(&cfg);
     return c == OS_CMD_EVAL ? os_cmd_eval(&cfg) : os_cmd_export(&cfg);
+}
+
+int main(int argc, char **argv)
+{
+    short_spin_openmp(argv);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    os_set_fatal_handler(cli_fatal);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    int rc = run_command(argc, argv);
+    /* output that did not reach its reader (a full disk, a closed pipe) is a failure */
+    if ((fflush(stdout) || ferror(stdout)) && rc != 130) {
+        fprintf(stderr, "oneshot: writing the output failed: %s\n", strerror(errno));
+        return rc ? rc : 1;
+    }
+    return rc;
 }

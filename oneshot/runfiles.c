@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,24 +29,119 @@ static int mkdirs(const char *path)
     return 0;
 }
 
-int os_run_dir(const os_config *c, char *dir, size_t n)
+static int has_run(const char *dir)
 {
+    static const char *const files[] = {"checkpoint.safetensors", "metrics.jsonl", "config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        if (access(p, F_OK) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* remove a run's files (--force), keeping anything else in the directory */
+static int clear_run(const char *dir)
+{
+    static const char *const files[] = {"checkpoint.safetensors", "checkpoint.safetensors.tmp", "metrics.jsonl",
+                                        "config.json", "arch.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        if (unlink(p) && errno != ENOENT)
+            return os_error("--force: cannot remove %s: %s", p, strerror(errno));
+    }
+    return 0;
+}
+
+int os_run_dir(const os_config *c, char *dir, size_t n, int *created)
+{
+    struct stat sb;
+    *created = 0;
     if (c->resume[0]) {
         snprintf(dir, n, "%s", c->resume);
-        struct stat sb;
         if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
             return os_error("--resume %s: no such run directory", dir);
         return 0;
     }
     if (c->out[0]) {
         snprintf(dir, n, "%s", c->out);
-    } else {
-        char ts[32];
-        time_t t = time(NULL);
-        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&t));
-        snprintf(dir, n, "runs/%s-%s-%s", c->cmd == OS_CMD_TRAIN ? "search" : "retrain", c->space, ts);
+        if (stat(dir, &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode))
+                return os_error("--out %s: exists and is not a directory", dir);
+            if (has_run(dir) && !c->force)
+                return os_error("--out %s holds a run already: continue it with `oneshot %s --resume %s`, or "
+                                "start it over with --force", dir, c->cmd == OS_CMD_TRAIN ? "train" : "retrain", dir);
+            return c->force ? clear_run(dir) : 0;
+        }
+        if (mkdirs(dir))
+            return -1;
+        *created = 1;
+        return 0;
     }
-    return mkdirs(dir);
+    /* runs/<cmd>-<space>-<time>, then -2, -3, ...: never an existing one */
+    char ts[32], base[600];
+    time_t t = time(NULL);
+    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&t));
+    snprintf(base, sizeof base, "runs/%s-%s-%s", c->cmd == OS_CMD_TRAIN ? "search" : "retrain", c->space, ts);
+    if (mkdirs("runs"))
+        return -1;
+    for (int k = 1; k < 10000; k++) {
+        if (k == 1)
+            snprintf(dir, n, "%s", base);
+        else
+            snprintf(dir, n, "%s-%d", base, k);
+        if (mkdir(dir, 0755) == 0) {
+            *created = 1;
+            return 0;
+        }
+        if (errno != EEXIST)
+            return os_error("%s: cannot create directory: %s", dir, strerror(errno));
+    }
+    return os_error("%s: too many runs with this name", base);
+}
+
+int os_run_lock(const char *dir)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/.lock", dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return os_error("%s: cannot create the run's lock file: %s", p, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        char pid[32] = "";
+        ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+        pid[got > 0 ? got : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(fd);
+        return os_error("%s is in use by another oneshot process%s%s (two runs in one directory would mix "
+                        "their files)", dir, pid[0] ? ", pid " : "", pid);
+    }
+    char b[32];
+    int len = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, b, (size_t)len, 0) != len) {
+        /* the lock holds without the pid */
+    }
+    return fd;
+}
+
+void os_run_unlock(const char *dir, int fd, int remove_dir)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/.lock", dir);
+    if (fd >= 0) {
+        unlink(p);
+        close(fd);
+    }
+    if (remove_dir) {
+        /* a run that failed before it wrote anything leaves nothing behind */
+        if (!has_run(dir)) {
+            snprintf(p, sizeof p, "%s/arch.json", dir);
+            unlink(p);
+            rmdir(dir);
+        }
+    }
 }
 
 int os_write_file_atomic(const char *path, const char *text)
@@ -155,12 +251,27 @@ int os_append_metrics(const char *dir, const os_epoch_record *r, const os_net *n
     cJSON_Delete(j);
     char path[700];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "a");
-    int rc = 0;
-    if (!f || fprintf(f, "%s\n", txt) < 0 || fflush(f) || fsync(fileno(f)))
+    /* the line goes out in one write; a failed or short one is cut off again,
+     * so the file stays whole JSON lines (os_trim_metrics drops a partial
+     * line left by a kill) */
+    size_t len = strlen(txt);
+    txt = realloc(txt, len + 2);
+    memcpy(txt + len, "\n", 2);
+    int rc = 0, fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
         rc = os_error("%s: cannot append: %s", path, strerror(errno));
-    if (f)
-        fclose(f);
+    } else {
+        off_t before = lseek(fd, 0, SEEK_END);
+        ssize_t w = write(fd, txt, len + 1);
+        if (w != (ssize_t)(len + 1) || fsync(fd)) {
+            int e = w < 0 ? errno : ENOSPC;
+            if (before >= 0 && ftruncate(fd, before)) {
+                /* nothing more to do: the resume drops a partial line */
+            }
+            rc = os_error("%s: cannot append: %s", path, strerror(e));
+        }
+        close(fd);
+    }
     free(txt);
     return rc;
 }
@@ -179,7 +290,9 @@ int os_trim_metrics(const char *dir, int epochs_done)
     while ((len = getline(&line, &cap, f)) > 0) {
         cJSON *j = cJSON_Parse(line);
         const cJSON *e = cJSON_GetObjectItem(j, "epoch");
-        if (cJSON_IsNumber(e) && e->valueint > epochs_done) {
+        /* a line cut by a kill or a full disk, or one of an epoch after the
+         * checkpoint, goes */
+        if (!j || line[len - 1] != '\n' || !cJSON_IsNumber(e) || e->valueint > epochs_done) {
             dropped++;
         } else {
             keep = realloc(keep, kept + (size_t)len + 1);

@@ -12,8 +12,17 @@ typedef struct os_epoch_record {
     size_t arena_bytes;
 } os_epoch_record;
 
-/* --resume DIR, or --out DIR, or runs/<cmd>-<space>-<YYYYmmdd-HHMMSS>; created. */
-int os_run_dir(const os_config *c, char *dir, size_t n);
+/* --resume DIR, or --out DIR, or runs/<cmd>-<space>-<YYYYmmdd-HHMMSS>[-k]
+ * (never an existing directory). --out on a directory that holds a run is an
+ * error pointing to --resume, unless --force (which removes the run's
+ * files). *created says whether this call made the directory. */
+int os_run_dir(const os_config *c, char *dir, size_t n, int *created);
+/* Lock DIR against a second process (flock on DIR/.lock, which holds the
+ * pid): the fd, or -1 with os_error() naming the holder's pid. */
+int os_run_lock(const char *dir);
+/* Release the lock; with remove_dir, a directory this run created and left
+ * without a run in it is removed. */
+void os_run_unlock(const char *dir, int fd, int remove_dir);
 int os_write_config(const os_config *c, const char *dir, long n_weights, long n_arch, const os_run_data *d);
 /* Append one line to DIR/metrics.jsonl: the record, the keys of `extra`
  * (the strategy's, e.g. tau; may be NULL) and the alpha probabilities of

@@ -7,19 +7,33 @@
 #include "tensor/arena.h"
 #include "tensor/backend.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
+/* SIGINT, SIGTERM, SIGHUP and SIGPIPE stop the run after the current step
+ * with a checkpoint. One that arrives while a checkpoint is being written
+ * waits for it (and says so). */
+static volatile sig_atomic_t stop_requested, saving;
+static void on_signal(int sig)
+{
+    stop_requested = sig;
+    if (saving) {
+        static const char msg[] = "\noneshot: writing the checkpoint; stopping when it is safe\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+    }
+}
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 
 typedef struct {
     os_config *c;
     int search;
     char dir[600], ckpt[700];
+    int created, lock;
     os_run_data d;
     const os_space *space;
     os_arch child;          /* retrain: the architecture */
@@ -78,6 +92,8 @@ static int read_arch(run *r)
         return fail(1);
     snprintf(c->space, sizeof c->space, "%s", sp->name);
     r->space = sp;
+    if (os_config_check_applies(c))
+        return fail(2);
     if (!c->resume[0]) {
         char *txt = os_arch_json(sp, &r->child, NULL);
         int rc = os_write_text(path, txt);
@@ -99,6 +115,8 @@ static int build_net(run *r)
     if (r->space->build(&r->net, &so))
         return fail(1);
     r->have_net = 1;
+    c->cells = r->net.cells; /* config.json records what was built */
+    c->channels = r->net.channels;
     long nw = os_params_numel(&r->net.weights), na = os_params_numel(&r->net.arch);
     printf("network: %s %s, %ld weights (%.2f M), %ld architecture parameters in %d choices\n", c->space,
            r->search ? "supernet" : "child", nw, nw / 1e6, na, r->net.n_choices);
@@ -131,6 +149,9 @@ static int start_or_resume(run *r)
             return 1;
         }
         printf("resumed %s after %d epoch(s) and %d step(s) of the next\n", r->dir, r->t.pr.epoch, r->t.pr.batch);
+        /* config.json shows the settings in force (more epochs, say) */
+        if (os_write_config(c, r->dir, os_params_numel(&r->net.weights), os_params_numel(&r->net.arch), &r->d))
+            return fail(1);
         return 0;
     }
     if (os_write_config(c, r->dir, os_params_numel(&r->net.weights), os_params_numel(&r->net.arch), &r->d))
@@ -149,7 +170,9 @@ static char *config_text(const os_config *c)
 static int save(run *r)
 {
     char *txt = config_text(r->c);
+    saving = 1;
     int rc = os_trainer_save(&r->t, r->ckpt, txt);
+    saving = 0;
     free(txt);
     return rc;
 }
@@ -192,6 +215,39 @@ static int interrupted(run *r)
     return 130;
 }
 
+/* the first weight or BN statistic that is NaN or infinite, or NULL (ReLU
+ * and BN can hide diverged weights behind a finite training loss) */
+static const char *diverged(const os_net *net)
+{
+    const os_params *groups[3] = {&net->weights, &net->arch, &net->buffers};
+    for (int g = 0; g < 3; g++)
+        for (int i = 0; i < groups[g]->n; i++) {
+            const os_tensor *t = groups[g]->t[i];
+            long n = os_numel(t);
+            float *h = malloc(sizeof(float) * (size_t)n);
+            os_tensor_to_host(t, h);
+            long k = 0;
+            while (k < n && isfinite(h[k]))
+                k++;
+            free(h);
+            if (k < n)
+                return t->name;
+        }
+    return NULL;
+}
+
+/* a run that diverged stops; the checkpoint of the last good epoch stays */
+static int stop_diverged(run *r, const char *what)
+{
+    fprintf(stderr, "\noneshot: %s at epoch %d/%d: the run diverged (try a smaller --lr, or --grad-clip); "
+                    "stopping. ", what, r->t.pr.epoch + 1, r->c->epochs);
+    if (access(r->ckpt, F_OK) == 0)
+        fprintf(stderr, "The last checkpoint (%s) is kept.\n", r->ckpt);
+    else
+        fprintf(stderr, "No checkpoint was written yet.\n");
+    return 1;
+}
+
 /* end of an epoch: validation (search) or test (retrain), metrics, the
  * architecture found so far, the checkpoint */
 static int end_epoch(run *r)
@@ -205,6 +261,16 @@ static int end_epoch(run *r)
         os_trainer_evaluate(t, r->d.al, r->d.xb, r->d.yb, c->val_batches, &vl, &va);
     else
         os_trainer_evaluate(t, r->d.tl, r->d.xb, r->d.yb, 0, &vl, &va);
+    char what[200];
+    const char *bad = diverged(&r->net);
+    if (bad) {
+        snprintf(what, sizeof what, "'%s' holds NaN or infinite values", bad);
+        return stop_diverged(r, what);
+    }
+    if (!isfinite(vl)) {
+        snprintf(what, sizeof what, "the %s loss is %f", r->search ? "validation" : "test", vl);
+        return stop_diverged(r, what);
+    }
     os_epoch_record er = {.epoch = t->pr.epoch + 1, .train_loss = t->pr.loss_sum / t->pr.seen,
                           .train_acc = (double)t->pr.correct / t->pr.seen, .val_loss = vl, .val_acc = va, .lr = t->lr,
                           .seconds = secs, .images_per_sec = t->pr.seen / secs,
@@ -219,8 +285,10 @@ static int end_epoch(run *r)
     if (rc || (r->search && os_export_run_arch(t, c->max_skip, r->dir, 0)))
         return fail(1);
     os_trainer_end_epoch(t);
+    int had = access(r->ckpt, F_OK) == 0;
     if (save(r)) {
-        fprintf(stderr, "oneshot: checkpoint not written (the previous one is intact): %s\n", os_last_error());
+        fprintf(stderr, "oneshot: checkpoint not written (%s): %s\n",
+                had ? "the previous one is intact" : "there is none yet", os_last_error());
         return 1;
     }
     fflush(stdout);
@@ -261,8 +329,13 @@ int os_cmd_train(os_config *c)
     r.space = os_space_find(c->space);
     if (c->threads >= 0)
         os_set_threads(c->threads);
-    if (os_run_dir(c, r.dir, sizeof r.dir))
-        return fail(1);
+    if (os_run_dir(c, r.dir, sizeof r.dir, &r.created))
+        return fail(c->out[0] && !c->force && access(r.dir, F_OK) == 0 ? 2 : 1);
+    if ((r.lock = os_run_lock(r.dir)) < 0) {
+        fail(1);
+        os_run_unlock(r.dir, -1, r.created);
+        return 1;
+    }
     snprintf(r.ckpt, sizeof r.ckpt, "%s/checkpoint.safetensors", r.dir);
     int rc = r.search ? 0 : read_arch(&r);
     if (!rc && !r.space)
@@ -278,13 +351,14 @@ int os_cmd_train(os_config *c)
     if (!rc) {
         struct sigaction sa = {0};
         sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+            sigaction(stop_signals[i], &sa, NULL);
         stop_requested = 0;
         rc = loop(&r);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+        for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+            signal(stop_signals[i], SIG_DFL);
     }
+    os_run_unlock(r.dir, r.lock, r.created && rc);
     os_trainer_free(&r.t);
     if (r.have_net)
         os_net_free(&r.net);

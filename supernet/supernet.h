@@ -86,6 +86,7 @@ typedef struct os_net os_net;
 struct os_net {
     char space[32];
     int in_c, in_h, in_w, num_classes;
+    int cells, channels;       /* as built (the space's defaults resolved) */
     os_params weights;         /* network weights (SGD group) */
     os_params arch;            /* architecture parameters (alpha) */
     os_params buffers;         /* BN running stats: persistent, not trained */

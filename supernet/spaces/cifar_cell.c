@@ -245,6 +245,8 @@ static int cifar_cell_build(os_net *net, const os_space_opts *o)
         return -1;
     }
     os_net_init(net, "cifar_cell", o->in_c, o->in_h, o->in_w, o->num_classes);
+    net->cells = d->n_cells;
+    net->channels = d->C;
     net->impl = d;
     net->forward = darts_forward;
     net->free_impl = darts_free;

@@ -214,6 +214,8 @@ static int nb_build(os_net *net, const os_space_opts *o)
         return os_error("nb201: needs cells >= 1, channels >= 1 and an input size divisible by 4");
     }
     os_net_init(net, "nb201", o->in_c, o->in_h, o->in_w, o->num_classes);
+    net->cells = d->per_stage;
+    net->channels = d->C;
     net->impl = d;
     net->forward = nb_forward;
     net->free_impl = nb_free;
