@@ -124,6 +124,9 @@ int os_cmd_export(os_config *c)
         return fail(1);
     if (rc.cmd != OS_CMD_TRAIN)
         return fprintf(stderr, "oneshot: %s is a retrain run; export reads search runs\n", c->run), 1;
+    const os_space *rsp = os_space_find(rc.space);
+    if (c->max_skip != -1 && rsp && !(rsp->features & OS_SPACE_MAX_SKIP))
+        return fprintf(stderr, "oneshot: --max-skip does not apply to the %s space of %s\n", rsp->name, c->run), 2;
     /* the input shape and classes come from the checkpoint's metadata */
     char ckpt[700];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", c->run);

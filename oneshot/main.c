@@ -161,6 +161,12 @@ static int run_command(int argc, char **argv)
         fprintf(stderr, "oneshot: %s\n", os_last_error());
         return 2;
     }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg.threads > cores && cores > 0) {
+        fprintf(stderr, "oneshot: --threads %d: this machine has %ld cores; more threads than cores only slow a run "
+                        "down (0 = all cores)\n", cfg.threads, cores);
+        return 2;
+    }
     /* a relative --data would not be found from another directory (eval, resume) */
     char abs[PATH_MAX];
     if (cfg.data[0] && realpath(cfg.data, abs) && strlen(abs) < sizeof cfg.data)
