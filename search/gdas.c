@@ -36,7 +36,6 @@ typedef struct {
     os_optim *aopt;
     os_rng rng;        /* Gumbel noise */
     float tau;
-    os_arch path;      /* evaluation: the derived path */
 } gdas_state;
 
 static os_tensor *const_tensor(int n, const float *h)
@@ -50,11 +49,18 @@ static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
 {
     gdas_state *s = arg;
     if (!ctx->training) {
-        os_arch_free(&s->path);
-        if (os_argmax_path(net, &s->path))
-            os_fatal("gdas: %s", os_last_error());
-        for (int i = 0; i < net->n_choices; i++)
-            os_net_mix_set(net, i, s->path.c[i].chosen, NULL);
+        /* the derived path: per choice the largest alpha (the first when
+         * alphas are NaN: a diverged run is stopped by its caller) */
+        for (int i = 0; i < net->n_choices; i++) {
+            os_choice *c = &net->choices[i];
+            float a[OS_MAX_CANDIDATES];
+            os_tensor_to_host(c->alpha, a);
+            int best = 0;
+            for (int k = 1; k < c->n; k++)
+                if (a[k] > a[best])
+                    best = k;
+            os_net_mix_set(net, i, 1u << best, NULL);
+        }
         return;
     }
     for (int i = 0; i < net->n_choices; i++) {
@@ -109,7 +115,6 @@ static void gdas_free(void *state)
     if (!s)
         return;
     os_optim_free(s->aopt);
-    os_arch_free(&s->path);
     os_net_set_chooser(s->env.net, NULL, NULL);
     free(s);
 }

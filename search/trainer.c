@@ -132,7 +132,8 @@ int os_trainer_run_epoch(os_trainer *t, os_run_data *d, const os_epoch_hooks *h)
             return -1;
         if (!isfinite(r.loss)) {
             /* epochs and steps counted from 1, as in progress lines */
-            return os_error("loss is %f at epoch %d/%d step %d/%d", r.loss, epoch + 1, s->epochs, step + 1, steps);
+            os_error("loss is %f at epoch %d/%d step %d/%d", r.loss, epoch + 1, s->epochs, step + 1, steps);
+            return OS_TRAIN_DIVERGED;
         }
         pr->global_step++;
         pr->loss_sum += (double)r.loss * n;

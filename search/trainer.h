@@ -76,8 +76,10 @@ void os_trainer_free(os_trainer *t);  /* not the net */
 int os_trainer_steps(const os_trainer *t, const os_run_data *d);
 /* Run the rest of the current epoch (t->pr.epoch, from t->pr.batch).
  * 0: the epoch's steps are done; 1: should_stop asked to stop (t->pr says
- * where, for a checkpoint); -1 with os_error(): the loss was not finite
- * (the weights of that step were not updated). */
+ * where, for a checkpoint); OS_TRAIN_DIVERGED with os_error(): the loss was
+ * not finite (the weights of that step were not updated); -1 with
+ * os_error(): the strategy's step failed. */
+#define OS_TRAIN_DIVERGED (-2)
 int os_trainer_run_epoch(os_trainer *t, os_run_data *d, const os_epoch_hooks *h);
 /* One training step on given batches (val: search only); the loop above is
  * made of these. */
