@@ -16,6 +16,7 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define EVAL (1u << OS_CMD_EVAL)
 #define EXPORT (1u << OS_CMD_EXPORT)
 #define COSTS (1u << OS_CMD_COSTS)
+#define PLOT (1u << OS_CMD_PLOT)
 #define FIT (TRAIN | RETRAIN)
 
 typedef struct {
@@ -34,8 +35,9 @@ static const flag flags[] = {
     F("format", T_STR, format, FIT | EVAL, "cifar10 | cifar100 | idx | folder (default: detect)"),
     F("out", T_STR, out, FIT, "run directory (default: runs/<command>-<space>-<time>)"),
     F("resume", T_STR, resume, FIT, "continue the run in this directory where it stopped"),
-    F("run", T_STR, run, EVAL | EXPORT, "the run directory to read"),
-    F("arch", T_STR, arch, RETRAIN | COSTS, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
+    F("out", T_STR, out, PLOT, "where the pictures go (default: RUN/plots; with --arch only: plots)"),
+    F("run", T_STR, run, EVAL | EXPORT | PLOT, "the run directory to read"),
+    F("arch", T_STR, arch, RETRAIN | COSTS | PLOT, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
     F("epochs", T_INT, epochs, FIT, "epochs"),
     F("batch", T_INT, batch, FIT | EVAL, "batch size"),
     F("cells", T_INT, cells, FIT | COSTS, "cells (cifar_cell: in all; nb201: per stage)"),
@@ -63,6 +65,7 @@ static const flag flags[] = {
     F("val-batches", T_INT, val_batches, TRAIN, "validation batches per epoch (0 = all)"),
     F("limit-steps", T_INT, limit_steps, FIT, "at most N steps per epoch (0 = all; for quick runs)"),
     F("stop-after", T_INT, stop_after, FIT, "stop as if interrupted after N steps of this invocation (0 = never)"),
+    F("plots", T_INT, plots, FIT, "redraw the run's pictures and report (DIR/plots) every N epochs (0 = never)"),
 };
 #undef F
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
@@ -70,7 +73,7 @@ static unsigned char given[N_FLAGS];
 
 static const char *cmd_name(os_command c)
 {
-    static const char *n[] = {"train", "retrain", "eval", "export", "costs"};
+    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot"};
     return n[c];
 }
 
@@ -107,6 +110,7 @@ void os_config_defaults(os_config *c, os_command cmd)
     c->max_skip = -1;
     set_strategy_defaults(c);
     c->log_every = 50;
+    c->plots = 1;
     if (cmd == OS_CMD_RETRAIN) {
         /* DARTS evaluation protocol (cnn/train.py) */
         c->epochs = 600;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+int os_cmd_plot(os_config *c); /* oneshot/plot.c */
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -20,6 +22,7 @@ static void usage(FILE *f)
             "  eval        test loss and accuracy of a trained run (--run DIR)\n"
             "  export      write a search run's architecture to DIR/arch.json (--run DIR)\n"
             "  costs       parameters and multiply-adds of every candidate (--space) or of a child (--arch)\n"
+            "  plot        pictures of a run (cells, choice probabilities, learning curves) and report.html\n"
             "  spaces      list the search spaces\n"
             "  strategies  list the one-shot strategies\n\n"
             "quick start:  oneshot train --space cifar_cell --strategy darts --epochs 5 --subset 500\n");
@@ -81,6 +84,8 @@ int main(int argc, char **argv)
                 os_config_usage(OS_CMD_EXPORT);
             else if (!strcmp(cmd, "costs"))
                 os_config_usage(OS_CMD_COSTS);
+            else if (!strcmp(cmd, "plot"))
+                os_config_usage(OS_CMD_PLOT);
             else
                 usage(stderr);
             return 0;
@@ -106,8 +111,10 @@ int main(int argc, char **argv)
         c = OS_CMD_EXPORT;
     else if (!strcmp(cmd, "costs"))
         c = OS_CMD_COSTS;
+    else if (!strcmp(cmd, "plot"))
+        c = OS_CMD_PLOT;
     else {
-        fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, "
+        fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, plot, "
                         "spaces, strategies\n", cmd);
         return 2;
     }
@@ -170,5 +177,7 @@ int main(int argc, char **argv)
     }
     if (c == OS_CMD_COSTS)
         return os_cmd_costs(&cfg);
+    if (c == OS_CMD_PLOT)
+        return os_cmd_plot(&cfg);
     return c == OS_CMD_EVAL ? os_cmd_eval(&cfg) : os_cmd_export(&cfg);
 }
