@@ -93,8 +93,11 @@ $(BUILD)/liboneshot.so: $(LIB_SO)
 $(BUILD)/oneshot: $(BUILD)/obj/oneshot/main.o $(BUILD)/liboneshot.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
 
+# tests/test_plot.c checks SVG files with libxml2 (libxml2-dev)
+$(BUILD)/obj/tests/%.o: private CFLAGS += -I/usr/include/libxml2
+
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/liboneshot.a
-	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/liboneshot.a -o $@ $(LDLIBS) -lcriterion
+	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/liboneshot.a -o $@ $(LDLIBS) -lcriterion -lxml2
 
 # Tests run from the repository root (fixtures are read from tests/ref/fixtures).
 test:

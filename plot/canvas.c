@@ -8,14 +8,86 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
+#include <zlib.h>
+
+/* ---- PNG -------------------------------------------------------------------------
+ * Our own encoder (zlib): cairo's (libpng's defaults: adaptive filters, level
+ * 6) took two thirds of the drawing time of a 28-panel figure. Sub filter and
+ * level 3 write it 2-3x faster, about 10 % larger. */
+static void be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static int chunk(FILE *f, const char *type, const unsigned char *d, uint32_t n)
+{
+    unsigned char h[8], c[4];
+    be32(h, n);
+    memcpy(h + 4, type, 4);
+    uLong crc = crc32(crc32(0L, h + 4, 4), d, n);
+    be32(c, (uint32_t)crc);
+    return fwrite(h, 1, 8, f) != 8 || (n && fwrite(d, 1, n, f) != n) || fwrite(c, 1, 4, f) != 4;
+}
+
+/* an RGB24 image surface to path; 0 or a cairo-like status */
+static cairo_status_t write_png(cairo_surface_t *s, const char *path)
+{
+    cairo_surface_flush(s);
+    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
+    int stride = cairo_image_surface_get_stride(s);
+    const unsigned char *data = cairo_image_surface_get_data(s);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return CAIRO_STATUS_WRITE_ERROR;
+    size_t rl = (size_t)w * 3 + 1, ol = 1 << 16;
+    unsigned char *row = malloc(rl), *out = malloc(ol), ihdr[13];
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    int bad = !row || !out || deflateInit(&z, 3) != Z_OK;
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    be32(ihdr, (uint32_t)w), be32(ihdr + 4, (uint32_t)h);
+    ihdr[8] = 8, ihdr[9] = 2, ihdr[10] = ihdr[11] = ihdr[12] = 0; /* 8-bit RGB */
+    bad = bad || fwrite(sig, 1, 8, f) != 8 || chunk(f, "IHDR", ihdr, 13);
+    for (int y = 0; y <= h && !bad; y++) {
+        int flush = y == h ? Z_FINISH : Z_NO_FLUSH;
+        if (y < h) {
+            const uint32_t *px = (const uint32_t *)(data + (size_t)y * stride);
+            unsigned char *r = row + 1, prev[3] = {0, 0, 0};
+            row[0] = 1; /* Sub */
+            for (int x = 0; x < w; x++, r += 3) {
+                unsigned char c[3] = {(unsigned char)(px[x] >> 16), (unsigned char)(px[x] >> 8), (unsigned char)px[x]};
+                r[0] = (unsigned char)(c[0] - prev[0]), r[1] = (unsigned char)(c[1] - prev[1]);
+                r[2] = (unsigned char)(c[2] - prev[2]);
+                memcpy(prev, c, 3);
+            }
+            z.next_in = row, z.avail_in = (uInt)rl;
+        }
+        int zr;
+        do {
+            z.next_out = out, z.avail_out = (uInt)ol;
+            zr = deflate(&z, flush);
+            size_t got = ol - z.avail_out;
+            if (zr == Z_STREAM_ERROR || (got && chunk(f, "IDAT", out, (uint32_t)got)))
+                bad = 1;
+        } while (!bad && (z.avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END)));
+    }
+    bad = bad || chunk(f, "IEND", NULL, 0);
+    deflateEnd(&z);
+    free(row);
+    free(out);
+    bad |= fclose(f) != 0;
+    return bad ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
+}
 
 static int finish(cairo_t *cr, cairo_surface_t *s, const char *tmp, const char *path, int png)
 {
     cairo_status_t st = cairo_status(cr);
     cairo_destroy(cr);
     if (st == CAIRO_STATUS_SUCCESS && png)
-        st = cairo_surface_write_to_png(s, tmp);
+        st = write_png(s, tmp);
     cairo_surface_finish(s);
     if (st == CAIRO_STATUS_SUCCESS)
         st = cairo_surface_status(s);
@@ -42,7 +114,9 @@ static void white(cairo_t *cr, double w, double h)
 int plot_render(const char *base, double w, double h, plot_draw_fn fn, void *arg)
 {
     char path[700], tmp[720];
-    int pw = (int)ceil(w * PLOT_PNG_SCALE), ph = (int)ceil(h * PLOT_PNG_SCALE);
+    /* PLOT_PNG_SCALE pixels a unit, less for a big figure (about 3 M pixels at most) */
+    double scale = fmin(PLOT_PNG_SCALE, fmax(1.0, sqrt(3e6 / (w * h))));
+    int pw = (int)ceil(w * scale), ph = (int)ceil(h * scale);
     if (pw < 1 || ph < 1 || pw > 16000 || ph > 16000)
         return os_error("%s: picture size %.0f x %.0f out of range", base, w, h);
     /* PNG */
@@ -52,7 +126,7 @@ int plot_render(const char *base, double w, double h, plot_draw_fn fn, void *arg
     cairo_t *cr = cairo_create(s);
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
-    cairo_scale(cr, PLOT_PNG_SCALE, PLOT_PNG_SCALE);
+    cairo_scale(cr, scale, scale);
     fn(cr, arg);
     if (finish(cr, s, tmp, path, 1))
         return -1;

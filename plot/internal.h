@@ -8,12 +8,13 @@
 #include <stddef.h>
 
 #define PLOT_FONT "DejaVu Sans"
-#define PLOT_PNG_SCALE 2.0 /* PNG pixels per drawing unit (sharp on high-density screens) */
+#define PLOT_PNG_SCALE 2.0 /* PNG pixels per drawing unit (sharp on high-density screens); big figures get less */
 
 /* Draw into cr, a w x h area of drawing units. */
 typedef void (*plot_draw_fn)(cairo_t *cr, void *arg);
 
-/* base.png (w x h scaled by PLOT_PNG_SCALE) and base.svg (w x h). Each is
+/* base.png (w x h scaled by PLOT_PNG_SCALE, or less so that it stays near 3 M
+ * pixels) and base.svg (w x h). Each is
  * written to a temporary name and renamed. 0, or -1 with os_error(). */
 int plot_render(const char *base, double w, double h, plot_draw_fn fn, void *arg);
 

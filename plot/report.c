@@ -128,6 +128,24 @@ static void row(html *h, const char *k, const char *v)
     adds(h, "</td></tr>\n");
 }
 
+/* The width to show a picture at: its drawing units (the SVG's width, in
+ * pt), or half the PNG's pixels. */
+static double display_width(const char *out, const char *stem, const unsigned char *png)
+{
+    char path[700], head[512];
+    snprintf(path, sizeof path, "%s/%s.svg", out, stem);
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(head, 1, sizeof head - 1, f) : 0;
+    if (f)
+        fclose(f);
+    head[n] = 0;
+    const char *svg = strstr(head, "<svg"), *w = svg ? strstr(svg, " width=\"") : NULL;
+    double v = w ? atof(w + 8) : 0;
+    if (v > 0)
+        return v;
+    return ((unsigned)png[16] << 24 | (unsigned)png[17] << 16 | (unsigned)png[18] << 8 | png[19]) / PLOT_PNG_SCALE;
+}
+
 static void picture(html *h, const char *out, const plot_picture *p)
 {
     char path[700];
@@ -136,11 +154,9 @@ static void picture(html *h, const char *out, const plot_picture *p)
     unsigned char *png = (unsigned char *)plot_read_file(path, &n);
     addf(h, "<figure id=\"%s\">", p->stem);
     if (png && n > 24) {
-        /* PNG IHDR: width at byte 16; drawn at PLOT_PNG_SCALE pixels per unit */
-        unsigned w = (unsigned)png[16] << 24 | (unsigned)png[17] << 16 | (unsigned)png[18] << 8 | png[19];
         char *b64 = os_plot_base64(png, n);
         addf(h, "<a href=\"%s.svg\"><img alt=\"%s.png\" style=\"width:%.0fpx\" src=\"data:image/png;base64,", p->stem,
-             p->stem, w / PLOT_PNG_SCALE);
+             p->stem, display_width(out, p->stem, png));
         if (b64)
             add(h, b64, strlen(b64));
         else
