@@ -144,6 +144,18 @@ static void draw_graph(cairo_t *cr, void *arg)
     draw_nodes(cr, c);
 }
 
+/* One Graphviz context for the process, made on first use and kept: its
+ * plugins load once, and Graphviz 2.42's pango text-layout plugin keeps a
+ * pointer to the last font name, owned by the context that measured it — a
+ * second context would make it read freed memory (AddressSanitizer saw it). */
+static GVC_t *context(void)
+{
+    static GVC_t *gvc;
+    if (!gvc)
+        gvc = gvContext();
+    return gvc;
+}
+
 int os_plot_graph_draw(const os_plot_graph *g, const char *base)
 {
     char *dot = os_plot_graph_dot(g);
@@ -151,7 +163,7 @@ int os_plot_graph_draw(const os_plot_graph *g, const char *base)
         return os_error("%s: out of memory", base);
     gv_msg[0] = 0;
     agusererrf old = agseterrf(gv_error);
-    GVC_t *gvc = gvContext();
+    GVC_t *gvc = context();
     Agraph_t *ag = gvc ? agmemread(dot) : NULL;
     free(dot);
     int rc = 0;
@@ -172,8 +184,6 @@ int os_plot_graph_draw(const os_plot_graph *g, const char *base)
     }
     if (ag)
         agclose(ag);
-    if (gvc)
-        gvFreeContext(gvc);
     agseterrf(old);
     return rc;
 }

@@ -35,6 +35,8 @@
  * dict into graphs); a space not in it gets the chain of its labels, so a new
  * space has a picture from its first run.
  *
+ * One thread at a time: Graphviz's context is one per process (plot/layout.c).
+ *
  * Nothing here prints. Failures return -1 (or NULL) with os_error()
  * (tensor/error.h); things a caller should hear about but that do not stop
  * the drawing (a broken metrics.jsonl line, a missing file) go to an

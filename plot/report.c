@@ -235,20 +235,34 @@ static void summary(html *h, const plot_report *r)
     adds(h, "</table>\n");
 }
 
-static void epochs_table(html *h, const os_plot_metrics *m)
+/* a number cell; empty when the line lacked the key */
+static void cell(html *h, const char *fmt, double v)
 {
-    adds(h, "<details><summary>every epoch</summary><table class=\"grid\">\n<tr><th>epoch</th><th>train loss</th>"
-           "<th>train acc %</th><th>val loss</th><th>val acc %</th><th>lr</th><th>tau</th><th>seconds</th>"
-           "<th>images/s</th></tr>\n");
+    if (!isfinite(v)) {
+        adds(h, "<td></td>");
+        return;
+    }
+    adds(h, "<td>");
+    addf(h, fmt, v);
+    adds(h, "</td>");
+}
+
+static void epochs_table(html *h, const os_plot_metrics *m, int retrain)
+{
+    const char *vn = retrain ? "test" : "val";
+    addf(h, "<details><summary>every epoch</summary><table class=\"grid\">\n<tr><th>epoch</th><th>train loss</th>"
+            "<th>train acc %%</th><th>%s loss</th><th>%s acc %%</th><th>lr</th><th>tau</th><th>seconds</th>"
+            "<th>images/s</th></tr>\n", vn, vn);
+    static const int key[] = {OS_PM_EPOCH, OS_PM_TRAIN_LOSS, OS_PM_TRAIN_ACC, OS_PM_VAL_LOSS, OS_PM_VAL_ACC,
+                              OS_PM_LR, OS_PM_TAU, OS_PM_SECONDS, OS_PM_IMAGES_PER_SEC};
+    static const char *const fmt[] = {"%.0f", "%.4f", "%.2f", "%.4f", "%.2f", "%.6g", "%.4g", "%.1f", "%.1f"};
     for (int i = 0; i < m->n; i++) {
-        double *v[OS_PM_N];
-        for (int k = 0; k < OS_PM_N; k++)
-            v[k] = m->v[k];
-        addf(h, "<tr><td>%.0f</td><td>%.4f</td><td>%.2f</td><td>%.4f</td><td>%.2f</td><td>%.6g</td><td>%.4g</td>"
-                "<td>%.1f</td><td>%.1f</td></tr>\n",
-             v[OS_PM_EPOCH][i], v[OS_PM_TRAIN_LOSS][i], 100 * v[OS_PM_TRAIN_ACC][i], v[OS_PM_VAL_LOSS][i],
-             100 * v[OS_PM_VAL_ACC][i], v[OS_PM_LR][i], v[OS_PM_TAU][i], v[OS_PM_SECONDS][i],
-             v[OS_PM_IMAGES_PER_SEC][i]);
+        adds(h, "<tr>");
+        for (int k = 0; k < 9; k++) {
+            double v = m->v[key[k]][i];
+            cell(h, fmt[k], key[k] == OS_PM_TRAIN_ACC || key[k] == OS_PM_VAL_ACC ? 100 * v : v);
+        }
+        adds(h, "</tr>\n");
     }
     adds(h, "</table></details>\n");
 }
@@ -298,7 +312,8 @@ int plot_report_write(const char *path, const plot_report *r)
     }
     if (r->m && r->m->n > 0) {
         adds(&h, "<h2>Timings and metrics</h2>\n");
-        epochs_table(&h, r->m);
+        const char *cmd = str_of(r->config, "command");
+        epochs_table(&h, r->m, cmd && !strcmp(cmd, "retrain"));
     }
     if (r->config_text) {
         adds(&h, "<h2>Configuration (config.json)</h2>\n<pre>");

@@ -26,6 +26,16 @@
 #include "supernet/arch.h"
 #include "stb_image.h"
 
+/* LeakSanitizer (make test SANITIZE=1), for this whole test binary: the
+ * one-time font caches of Graphviz's pango plugin, pango, fontconfig and
+ * cairo are not leaks of ours (oneshot/main.c has the same list). */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libgvplugin_pango.so\nleak:libpango-1.0.so\nleak:libpangoft2-1.0.so\nleak:libfontconfig.so\n"
+           "leak:cairo_toy_font_face_create\n";
+}
+
 /* ---- helpers ---------------------------------------------------------------------- */
 static void write_text(const char *dir, const char *name, const char *text)
 {
