@@ -128,14 +128,22 @@ static void draw_legend(cairo_t *cr, const os_plot_panel *p, double ax, double a
     for (int corner = 0; corner < 4; corner++) {
         double cx = corner & 1 ? ax + 4 : ax + aw - lw - 4, cy = corner & 2 ? ay + ah - lh - 4 : ay + 4;
         long hits = 0;
-        for (int l = 0; l < p->n_lines; l++)
+        for (int l = 0; l < p->n_lines; l++) {
+            double qx = NAN, qy = NAN; /* the previous point: segments are sampled too */
             for (int i = 0; i < p->lines[l].n; i++) {
                 double x = p->lines[l].x[i], y = yv(&p->lines[l], i);
-                if (!isfinite(x) || !isfinite(y))
+                if (!isfinite(x) || !isfinite(y)) {
+                    qx = NAN;
                     continue;
+                }
                 double px = ax + (x - r->x0) / (r->x1 - r->x0) * aw, py = ay + ah - (y - r->y0) / (r->y1 - r->y0) * ah;
-                hits += px >= cx - 3 && px <= cx + lw + 3 && py >= cy - 3 && py <= cy + lh + 3;
+                for (int t = isfinite(qx) ? 1 : 8; t <= 8; t++) {
+                    double sx = isfinite(qx) ? qx + (px - qx) * t / 8 : px, sy = isfinite(qx) ? qy + (py - qy) * t / 8 : py;
+                    hits += sx >= cx - 6 && sx <= cx + lw + 6 && sy >= cy - 6 && sy <= cy + lh + 6;
+                }
+                qx = px, qy = py;
             }
+        }
         if (best < 0 || hits < best)
             best = hits, best_x = cx, best_y = cy;
     }
