@@ -24,7 +24,8 @@ SOVERSION := 0
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
            -fopenmp -fPIC -fno-semantic-interposition -I. -I/usr/include/stb $(OPT) -g
 # What liboneshot needs; also Libs.private of oneshot.pc.
-DEP_LIBS := -lopenblas -lstb -lcjson -lz -lm -lpthread -fopenmp
+# plot/: Graphviz (libgvc, libcgraph, libcdt) lays out cell graphs, cairo draws PNG and SVG.
+DEP_LIBS := -lopenblas -lstb -lcjson -lz -lgvc -lcgraph -lcdt -lcairo -lm -lpthread -fopenmp
 LDLIBS  += $(DEP_LIBS)
 
 ifeq ($(PORTABLE),1)
@@ -43,6 +44,7 @@ endif
 # (ops/cuda/, later). Missing or empty folders are fine.
 LIB_SRC  := $(wildcard tensor/*.c autograd/*.c ops/*.c ops/cpu/*.c supernet/*.c \
                        supernet/spaces/*.c datasets/*.c search/*.c api/*.c oneshot/*.c)
+LIB_SRC  += $(wildcard plot/*.c)
 LIB_SRC  := $(filter-out oneshot/main.c ops/cuda/%,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_SO   := $(BUILD)/liboneshot.so.$(VERSION)
@@ -91,8 +93,11 @@ $(BUILD)/liboneshot.so: $(LIB_SO)
 $(BUILD)/oneshot: $(BUILD)/obj/oneshot/main.o $(BUILD)/liboneshot.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
 
+# tests/test_plot.c checks SVG files with libxml2 (libxml2-dev)
+$(BUILD)/obj/tests/%.o: private CFLAGS += -I/usr/include/libxml2
+
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/liboneshot.a
-	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/liboneshot.a -o $@ $(LDLIBS) -lcriterion
+	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/liboneshot.a -o $@ $(LDLIBS) -lcriterion -lxml2
 
 # Tests run from the repository root (fixtures are read from tests/ref/fixtures).
 test:

@@ -17,6 +17,7 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define EVAL (1u << OS_CMD_EVAL)
 #define EXPORT (1u << OS_CMD_EXPORT)
 #define COSTS (1u << OS_CMD_COSTS)
+#define PLOT (1u << OS_CMD_PLOT)
 #define FIT (TRAIN | RETRAIN)
 
 /* On --resume a flag must keep the run's value (FIXED), may change (FREE:
@@ -45,8 +46,9 @@ static const flag flags[] = {
     F("out", T_STR, out, FIT, 0, 0, FREE, "run directory (default: runs/<command>-<space>-<time>)"),
     F("force", T_BOOL, force, FIT, 0, 1, FREE, "with --out: remove the run in that directory and start over"),
     F("resume", T_STR, resume, FIT, 0, 0, FREE, "continue the run in this directory where it stopped"),
-    F("run", T_STR, run, EVAL | EXPORT, 0, 0, FREE, "the run directory to read"),
-    F("arch", T_STR, arch, RETRAIN | COSTS, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
+    F("out", T_STR, out, PLOT, 0, 0, FREE, "where the pictures go (default: RUN/plots; with --arch only: plots)"),
+    F("run", T_STR, run, EVAL | EXPORT | PLOT, 0, 0, FREE, "the run directory to read"),
+    F("arch", T_STR, arch, RETRAIN | COSTS | PLOT, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
     F("epochs", T_INT, epochs, FIT, 1, BIG, FREE, "epochs"),
     F("batch", T_INT, batch, FIT | EVAL, 1, 65536, FIXED, "batch size"),
     F("cells", T_INT, cells, FIT | COSTS, 1, 1000, FIXED, "cells (cifar_cell: in all; nb201: per stage)"),
@@ -74,6 +76,7 @@ static const flag flags[] = {
     F("val-batches", T_INT, val_batches, TRAIN, 0, BIG, FREE, "validation batches per epoch (0 = all)"),
     F("limit-steps", T_INT, limit_steps, FIT, 0, BIG, FREE, "at most N steps per epoch (0 = all; for quick runs)"),
     F("stop-after", T_INT, stop_after, FIT, 0, BIG, FREE, "stop as if interrupted after N steps of this invocation (0 = never)"),
+    F("plots", T_INT, plots, FIT, 0, BIG, FREE, "redraw the run's pictures and report (DIR/plots) every N epochs (0 = never)"),
 };
 #undef F
 #undef BIG
@@ -82,7 +85,7 @@ static unsigned char given[N_FLAGS];
 
 static const char *cmd_name(os_command c)
 {
-    static const char *n[] = {"train", "retrain", "eval", "export", "costs"};
+    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot"};
     return n[c];
 }
 
@@ -119,6 +122,7 @@ void os_config_defaults(os_config *c, os_command cmd)
     c->max_skip = -1;
     set_strategy_defaults(c);
     c->log_every = 50;
+    c->plots = 1;
     if (cmd == OS_CMD_RETRAIN) {
         /* DARTS evaluation protocol (cnn/train.py) */
         c->epochs = 600;
@@ -407,7 +411,7 @@ int os_config_from_json(os_config *c, const cJSON *j)
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command");
     if (cmd) {
         int k = -1;
-        for (int i = 0; i <= OS_CMD_COSTS; i++)
+        for (int i = 0; i <= OS_CMD_PLOT; i++)
             if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, cmd_name((os_command)i)))
                 k = i;
         if (k < 0)

@@ -3,6 +3,7 @@
  * directory, the network, progress lines, metrics, signals, checkpoints. */
 #include "oneshot/run.h"
 #include "oneshot/runfiles.h"
+#include "plot/plot.h"
 #include "search/trainer.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
@@ -248,8 +249,23 @@ static int stop_diverged(run *r, const char *what)
     return 1;
 }
 
+/* the run's pictures and report.html (plot/plot.h), every --plots N epochs
+ * and after the last; a failure to draw is said and the run goes on */
+static void draw_pictures(run *r, int epoch)
+{
+    int every = r->c->plots;
+    if (every <= 0 || (epoch % every && epoch != r->c->epochs))
+        return;
+    os_plot_opts o = {0}; /* what is missing or skipped is listed in the report */
+    os_plot_result pr;
+    if (os_plot_run(r->dir, &o, &pr))
+        fprintf(stderr, "oneshot: pictures not drawn (the run goes on): %s\n", os_last_error());
+    else if (epoch == r->c->epochs)
+        printf("pictures: %s\n", pr.report);
+}
+
 /* end of an epoch: validation (search) or test (retrain), metrics, the
- * architecture found so far, the checkpoint */
+ * architecture found so far, the checkpoint, the pictures */
 static int end_epoch(run *r)
 {
     os_config *c = r->c;
@@ -291,6 +307,7 @@ static int end_epoch(run *r)
                 had ? "the previous one is intact" : "there is none yet", os_last_error());
         return 1;
     }
+    draw_pictures(r, er.epoch);
     fflush(stdout);
     return 0;
 }

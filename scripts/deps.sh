@@ -3,9 +3,12 @@
 # is missing. Safe to run again: it does nothing when all are present.
 # usage: scripts/deps.sh [build|test|example|demo|fuzz|ref|bench]
 set -e
-need="build-essential libopenblas-dev libstb-dev libcjson-dev zlib1g-dev pkg-config"
+# libgraphviz-dev, libcairo2-dev, fonts-dejavu-core: plot/ (cell layouts, PNG/SVG, the font)
+need="build-essential libopenblas-dev libstb-dev libcjson-dev zlib1g-dev pkg-config \
+      libgraphviz-dev libcairo2-dev fonts-dejavu-core"
 case "${1:-build}" in
-  test)  need="$need libcriterion-dev" ;;
+  # libxml2-dev: tests/test_plot.c checks that every SVG is well-formed XML
+  test)  need="$need libcriterion-dev libxml2-dev" ;;
   demo)  need="$need dataset-fashion-mnist" ;;
   # make example-check: pkg-config (above) and the examples' default data
   example) need="$need dataset-fashion-mnist" ;;
