@@ -205,3 +205,17 @@ Test(cli_safety, help_goes_to_stdout)
     CU_EXPECT_STDERR(dir, "b", "unknown command 'bogus'");
     du_rmtree(dir);
 }
+
+/* output that cannot be written (a full disk) is a failure, not a silent 0 */
+Test(cli_safety, a_full_stdout_is_an_error)
+{
+    char bin[1024], cmd[1200];
+    cu_bin(bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "%s spaces > /dev/full 2>/dev/null", bin);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st));
+    cr_expect_eq(WEXITSTATUS(st), 1, "exit %d", WEXITSTATUS(st));
+    snprintf(cmd, sizeof cmd, "%s train --help > /dev/full 2>/dev/null", bin);
+    st = system(cmd);
+    cr_expect_eq(WEXITSTATUS(st), 1);
+}
