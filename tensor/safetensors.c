@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is little-endian");
 
@@ -49,6 +50,8 @@ typedef struct {
     char dtype[16];
     int elem_size;
     int64_t begin, end; /* within the data section */
+    int has_crc;        /* the metadata holds "crc32/<name>" */
+    uint32_t crc;
 } st_entry;
 
 struct os_st_file {
@@ -202,6 +205,55 @@ static int check_layout(os_st_file *f)
     return 0;
 }
 
+static st_entry *find_entry(const os_st_file *f, const char *name);
+
+/* 8 lowercase or uppercase hex digits */
+static int parse_crc(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    int i = 0;
+    for (; s[i] && i < 9; i++) {
+        int c = (unsigned char)s[i], d = c >= '0' && c <= '9'   ? c - '0'
+                                         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                                : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint32_t)d;
+    }
+    if (i != 8 || s[i])
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* "crc32/<name>" metadata: each names a tensor and holds 8 hex digits; when
+ * any tensor has one, every tensor must */
+static int attach_checksums(os_st_file *f)
+{
+    const size_t pl = strlen(OS_ST_CRC_PREFIX);
+    int n_crc = 0;
+    for (int i = 0; i < f->n_meta; i++) {
+        const char *k = f->meta_key[i];
+        if (strncmp(k, OS_ST_CRC_PREFIX, pl))
+            continue;
+        st_entry *e = find_entry(f, k + pl);
+        if (!e)
+            return ST_FAIL(f, k, "checksum for a tensor that is not in the file (the header is damaged)");
+        if (e->has_crc)
+            return ST_FAIL(f, k, "duplicate checksum (the header is damaged)");
+        if (parse_crc(f->meta_val[i], &e->crc))
+            return ST_FAIL(f, k, "checksum '%.40s' is not 8 hex digits (the header is damaged)", f->meta_val[i]);
+        e->has_crc = 1;
+        n_crc++;
+    }
+    for (int i = 0; n_crc && i < f->n; i++)
+        if (!f->e[i].has_crc)
+            return ST_FAIL(f, f->e[i].name, "no checksum for this tensor while the others have one "
+                           "(the header is damaged)");
+    return 0;
+}
+
 static int parse_header(os_st_file *f, const char *text, size_t len)
 {
     const char *end = NULL;
@@ -234,7 +286,7 @@ static int parse_header(os_st_file *f, const char *text, size_t len)
         }
     }
     cJSON_Delete(root);
-    return rc ? rc : check_layout(f);
+    return rc ? rc : check_layout(f) ? -1 : attach_checksums(f);
 }
 
 static int read_exact(int fd, void *buf, size_t n, int64_t at)
@@ -365,6 +417,13 @@ static void *read_raw(os_st_file *f, const char *name, const char *const *dtypes
     if (read_exact(f->fd, buf, bytes, f->data_start + e->begin)) {
         free(buf);
         ST_FAIL(f, name, "cannot read the data (file changed or truncated?)");
+        return NULL;
+    }
+    uint32_t crc;
+    if (e->has_crc && (crc = (uint32_t)crc32_z(0L, buf, bytes)) != e->crc) {
+        free(buf);
+        os_error("safetensors: %s: tensor '%s' fails its CRC32 check (data %08x, checksum %08x): the file "
+                 "was damaged after it was written; use an intact copy", f->path, name, crc, e->crc);
         return NULL;
     }
     *out = e;
