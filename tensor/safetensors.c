@@ -58,9 +58,11 @@ struct os_st_file {
     char *path;
     int fd;
     int64_t data_start, data_size;
-    st_entry *e;
+    st_entry *e;       /* in file order (by data offset) */
+    st_entry **by_name; /* the same, sorted by name: lookups in O(log n) */
     int n;
     char **meta_key, **meta_val;
+    int *meta_sorted;   /* indices of the metadata, by key */
     int n_meta;
 };
 
@@ -94,8 +96,10 @@ void os_st_close(os_st_file *f)
         free(f->meta_val[i]);
     }
     free(f->e);
+    free(f->by_name);
     free(f->meta_key);
     free(f->meta_val);
+    free(f->meta_sorted);
     free(f->path);
     free(f);
 }
@@ -110,6 +114,12 @@ static int json_index(const cJSON *j, int64_t *out)
         return -1;
     *out = (int64_t)v;
     return 0;
+}
+
+static int by_key(const void *pa, const void *pb, void *keys)
+{
+    char **k = keys;
+    return strcmp(k[*(const int *)pa], k[*(const int *)pb]);
 }
 
 static int parse_metadata(os_st_file *f, const cJSON *m)
@@ -130,6 +140,15 @@ static int parse_metadata(os_st_file *f, const cJSON *m)
         if (!f->meta_key[f->n_meta - 1] || !f->meta_val[f->n_meta - 1])
             return ST_FAIL(f, NULL, "out of memory");
     }
+    /* an index by key; a key given twice is an error */
+    if (!(f->meta_sorted = malloc(sizeof *f->meta_sorted * (size_t)(f->n_meta ? f->n_meta : 1))))
+        return ST_FAIL(f, NULL, "out of memory");
+    for (int i = 0; i < f->n_meta; i++)
+        f->meta_sorted[i] = i;
+    qsort_r(f->meta_sorted, (size_t)f->n_meta, sizeof *f->meta_sorted, by_key, f->meta_key);
+    for (int i = 1; i < f->n_meta; i++)
+        if (!strcmp(f->meta_key[f->meta_sorted[i - 1]], f->meta_key[f->meta_sorted[i]]))
+            return ST_FAIL(f, f->meta_key[f->meta_sorted[i]], "duplicate metadata key");
     return 0;
 }
 
@@ -205,6 +224,27 @@ static int check_layout(os_st_file *f)
     return 0;
 }
 
+static int by_name(const void *pa, const void *pb)
+{
+    return strcmp((*(st_entry *const *)pa)->name, (*(st_entry *const *)pb)->name);
+}
+
+/* f->by_name for the entries where they are now; a name given twice is an
+ * error (called before check_layout moves the entries, and after it) */
+static int index_names(os_st_file *f)
+{
+    free(f->by_name);
+    if (!(f->by_name = malloc(sizeof *f->by_name * (size_t)(f->n ? f->n : 1))))
+        return ST_FAIL(f, NULL, "out of memory");
+    for (int i = 0; i < f->n; i++)
+        f->by_name[i] = &f->e[i];
+    qsort(f->by_name, (size_t)f->n, sizeof *f->by_name, by_name);
+    for (int i = 1; i < f->n; i++)
+        if (!strcmp(f->by_name[i - 1]->name, f->by_name[i]->name))
+            return ST_FAIL(f, f->by_name[i]->name, "duplicate tensor name");
+    return 0;
+}
+
 static st_entry *find_entry(const os_st_file *f, const char *name);
 
 /* 8 lowercase or uppercase hex digits */
@@ -271,11 +311,6 @@ static int parse_header(os_st_file *f, const char *text, size_t len)
     if (!rc && !(f->e = calloc((size_t)n + 1, sizeof *f->e)))
         rc = ST_FAIL(f, NULL, "out of memory");
     for (const cJSON *t = rc ? NULL : root->child; t && !rc; t = t->next) {
-        for (int i = 0; i < f->n && !rc; i++)
-            if (!strcmp(f->e[i].name, t->string))
-                rc = ST_FAIL(f, t->string, "duplicate tensor name");
-        if (rc)
-            break;
         if (!strcmp(t->string, "__metadata__")) {
             if (f->meta_key)
                 rc = ST_FAIL(f, "__metadata__", "duplicate metadata");
@@ -286,7 +321,7 @@ static int parse_header(os_st_file *f, const char *text, size_t len)
         }
     }
     cJSON_Delete(root);
-    return rc ? rc : check_layout(f) ? -1 : attach_checksums(f);
+    return rc || index_names(f) || check_layout(f) || index_names(f) ? -1 : attach_checksums(f);
 }
 
 static int read_exact(int fd, void *buf, size_t n, int64_t at)
@@ -377,9 +412,16 @@ const os_st_info *os_st_at(const os_st_file *f, int i)
 
 static st_entry *find_entry(const os_st_file *f, const char *name)
 {
-    for (int i = 0; i < f->n; i++)
-        if (!strcmp(f->e[i].name, name))
-            return &f->e[i];
+    int lo = 0, hi = f->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->by_name[mid]->name, name);
+        if (!c)
+            return f->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
     return NULL;
 }
 
@@ -491,9 +533,16 @@ int os_st_read_into(os_st_file *f, const char *name, os_tensor *t)
 const char *os_st_meta(const os_st_file *f, const char *key)
 {
     check_handle(f, "st_meta");
-    for (int i = 0; i < f->n_meta; i++)
-        if (!strcmp(f->meta_key[i], key))
-            return f->meta_val[i];
+    int lo = 0, hi = f->n_meta - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, k = f->meta_sorted[mid], c = strcmp(f->meta_key[k], key);
+        if (!c)
+            return f->meta_val[k];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
     return NULL;
 }
 

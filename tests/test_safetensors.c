@@ -264,6 +264,8 @@ Test(safetensors, bad_files, .init = make_dir, .fini = remove_dir)
                "duplicate tensor name", "key 'a'");
     EXPECT_BAD(raw_file("meta", "{\"__metadata__\":{\"k\":3}}", NULL, 0), "not a string", "key 'k'");
     EXPECT_BAD(raw_file("meta2", "{\"__metadata__\":[]}", NULL, 0), "metadata is not an object");
+    EXPECT_BAD(raw_file("meta3", "{\"__metadata__\":{\"k\":\"1\",\"j\":\"0\",\"k\":\"2\"}}", NULL, 0),
+               "duplicate metadata key", "key 'k'");
     EXPECT_BAD(raw_file("dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],"
                                 "\"data_offsets\":[0,4]}}", d, 4),
                "9 dimensions", "key 'a'");
