@@ -74,6 +74,7 @@ int os_cifar_decode(const uint8_t *buf, size_t len, const char *name, bool cifar
     cifar_fill(buf, n, cifar100, coarse, out->pixels, out->labels);
     cifar_meta(out, cifar100, coarse);
     os_ds_set_source(out, name);
+    snprintf(out->first, sizeof out->first, "%.*s", (int)sizeof out->first - 1, name);
     return 0;
 }
 
@@ -146,6 +147,8 @@ int os_ds_load_cifar(const char *dir, const os_load_opts *o, bool cifar100, os_d
     cifar_meta(out, cifar100, o->coarse);
     os_ds_set_source(out, dir);
     char p[4096];
+    if (os_ds_join(p, sizeof p, dir, files[0]) == 0)
+        snprintf(out->first, sizeof out->first, "%.*s", (int)sizeof out->first - 1, p);
     const char *names = cifar100 ? (o->coarse ? "coarse_label_names.txt" : "fine_label_names.txt")
                                  : "batches.meta.txt";
     if (os_ds_join(p, sizeof p, dir, names) == 0)

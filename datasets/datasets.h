@@ -13,7 +13,10 @@
  *               {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (also with a
  *               '.' before idx). Unsigned-byte images of 3 dims, labels of 1.
  *               num_classes = largest training label + 1; test labels must
- *               be below it.
+ *               be below it. When some label below the largest has no image
+ *               (one label 255 makes 256 classes), the training split loads
+ *               with os_dataset.warning saying how many classes were
+ *               inferred and how many have no image.
  *   "folder"    ROOT/train/<class>/<image> and ROOT/test/<class>/<image>,
  *               images .png, .jpg, .jpeg or .bmp (any case), decoded with
  *               stb_image; class index = position of the folder name in
@@ -61,6 +64,13 @@ typedef struct os_dataset {
     char **class_names;    /* num_classes names, or NULL when unknown */
     char format[16];       /* "cifar10", "cifar100", "idx", "folder" */
     char source[512];      /* what was read, e.g. "/data/cifar10-jpg/train" */
+    char first[512];       /* the file of the first image: an image folder's
+                              first file (first class, first name), the IDX
+                              images file, the first CIFAR batch file */
+    char warning[512];     /* "" or one line about data that loaded but may not
+                              be what was meant (IDX labels with gaps: how many
+                              classes were inferred, how many have no image).
+                              The library never prints: a program shows it. */
 } os_dataset;
 
 typedef struct os_load_opts {
@@ -104,7 +114,9 @@ int os_subset_per_class(const os_dataset *d, const int32_t *idx, int n, int per_
                         int32_t **out, int *n_out);
 
 /* Per-channel mean and (population) standard deviation of the pixels scaled to
- * [0, 1], over the images idx (NULL = all). mean, std: d->c floats each. */
+ * [0, 1], over the images idx (NULL = all). mean, std: d->c floats each. The
+ * variance is computed exactly from integer sums: std is 0 exactly when a
+ * channel is constant. */
 void os_dataset_channel_stats(const os_dataset *d, const int32_t *idx, int n, float *mean,
                               float *std);
 

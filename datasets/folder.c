@@ -273,6 +273,7 @@ int os_ds_load_folder(const char *root, const os_load_opts *o, os_dataset *out)
         r = os_ds_set_names(out, classes.v, ncls);
         snprintf(out->format, sizeof out->format, "folder");
         os_ds_set_source(out, sdir);
+        snprintf(out->first, sizeof out->first, "%.*s", (int)sizeof out->first - 1, files.v[0]);
         if (r != 0)
             os_dataset_free(out);
     }

@@ -55,6 +55,31 @@ static int idx_check_size(size_t len, long hdr, uint32_t n, size_t rec, const ch
     return 0;
 }
 
+/* The classes are inferred as 0..maxl: warn when some of them have no image. */
+static void idx_gap_warning(os_dataset *d, const uint8_t *lb, uint32_t n, int maxl, const char *lab_name)
+{
+    bool seen[256] = {false};
+    for (uint32_t i = 0; i < n; i++)
+        seen[lb[i]] = true;
+    int empty = 0;
+    char list[96] = "";
+    size_t o = 0;
+    for (int k = 0; k <= maxl; k++) {
+        if (seen[k])
+            continue;
+        if (empty < 6 && o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%d", empty ? ", " : "", k);
+        else if (empty == 6 && o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, ", ...");
+        empty++;
+    }
+    if (empty)
+        snprintf(d->warning, sizeof d->warning,
+                 "%.200s: %d classes inferred from the largest label, %d, but %d of them have no image "
+                 "(label %s); the network gets %d outputs: relabel the images 0..N-1 if that is not meant",
+                 lab_name, maxl + 1, maxl, empty, list, maxl + 1);
+}
+
 int os_idx_decode(const uint8_t *img, size_t img_len, const char *img_name, const uint8_t *lab,
                   size_t lab_len, const char *lab_name, int num_classes, os_dataset *out)
 {
@@ -92,6 +117,9 @@ int os_idx_decode(const uint8_t *img, size_t img_len, const char *img_name, cons
     out->num_classes = num_classes > 0 ? num_classes : maxl + 1;
     snprintf(out->format, sizeof out->format, "idx");
     os_ds_set_source(out, img_name);
+    snprintf(out->first, sizeof out->first, "%.*s", (int)sizeof out->first - 1, img_name);
+    if (num_classes <= 0)
+        idx_gap_warning(out, lb, dl[0], maxl, lab_name);
     return 0;
 }
 
@@ -186,6 +214,7 @@ int os_ds_load_idx(const char *dir, const os_load_opts *o, os_dataset *out)
     if (r != 0)
         return -1;
     os_ds_set_source(out, pi);
+    snprintf(out->first, sizeof out->first, "%.*s", (int)sizeof out->first - 1, pi);
     if (os_ds_limit_per_class(out, o->max_per_class) != 0) {
         os_dataset_free(out);
         return -1;

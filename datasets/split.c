@@ -115,7 +115,14 @@ void os_dataset_channel_stats(const os_dataset *d, const int32_t *idx, int n, fl
         }
         double cnt = (double)n * (double)plane;
         double m = cnt > 0 ? (double)s / cnt : 0.0;
+#ifdef __SIZEOF_INT128__
+        /* exactly: cnt^2 var = cnt ss - s^2 (0 for a constant channel, not a rounding residue) */
+        unsigned __int128 ic = (unsigned __int128)n * plane;
+        unsigned __int128 num = ic * ss - (unsigned __int128)s * s;
+        double var = cnt > 0 ? (double)num / cnt / cnt : 0.0;
+#else
         double var = cnt > 0 ? (double)ss / cnt - m * m : 0.0;
+#endif
         mean[c] = (float)(m / 255.0);
         std[c] = (float)(sqrt(var > 0 ? var : 0) / 255.0);
     }

@@ -20,7 +20,7 @@ typedef struct os_data_settings {
 } os_data_settings;
 
 typedef struct os_run_data {
-    os_dataset train, test;
+    os_dataset train, test;   /* train.warning: a note for the user ("" if none) */
     int32_t *idx_w, *idx_a;   /* search: weight / architecture halves; retrain: idx_w = all */
     int n_w, n_a;
     float mean[4], std[4];
@@ -31,7 +31,19 @@ typedef struct os_run_data {
 } os_run_data;
 
 /* Loads both splits and makes the loaders. Returns 0 or -1 with os_error()
- * (d is then closed). */
+ * (d is then closed), a message in the user's terms naming the option
+ * (--batch, --crop-pad, ...) or the files:
+ *  - settings: batch >= 1, subset and test_subset >= 0, crop_pad and cutout
+ *    >= 0, search: 0 < train_portion < 1; with need_train, crop_pad smaller
+ *    than the image's sides and cutout no larger than the longer side;
+ *  - the test split has the training split's channels, size and classes
+ *    (the message names the first image of each, os_dataset.first);
+ *  - the training images hold at least two classes;
+ *  - no channel of the training images (the weights' part) is constant;
+ *  - enough training images for one batch (need_train).
+ * Something that loads but may not be meant (IDX labels with gaps) is in
+ * d->train.warning, for the program to print. Without need_train the batch
+ * is capped at the test split's size (d->batch). */
 int os_run_data_open(os_run_data *d, const os_data_settings *s);
 void os_run_data_close(os_run_data *d);
 

@@ -4,6 +4,8 @@
 #include "tensor/arena.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +111,9 @@ int os_trainer_run_epoch(os_trainer *t, os_run_data *d, const os_epoch_hooks *h)
     if (t->strategy)
         t->strategy->epoch_begin(t->state, epoch, s->epochs);
     int first = pr->batch;
+    if (first > steps) /* a checkpoint of other data or another batch size */
+        return os_error("the run stopped at step %d of epoch %d, but an epoch has %d steps with this data and batch "
+                        "size: resume with the run's own data and settings", first, epoch + 1, steps);
     if (first == 0) {
         pr->loss_sum = 0;
         pr->correct = pr->seen = 0;
@@ -276,6 +281,58 @@ static long meta_num(os_st_file *f, const char *k)
     return s ? atol(s) : 0;
 }
 
+/* a whole number in [lo, hi] under metadata key k */
+static int meta_count(os_st_file *f, const char *path, const char *k, long lo, long hi, long *out)
+{
+    const char *s = os_st_meta(f, k);
+    if (!s)
+        return os_error("%s: checkpoint metadata lacks '%s' (not a checkpoint of this program, or damaged)", path,
+                        k);
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return os_error("%s: checkpoint metadata '%s' is '%.40s', expected a whole number in %ld..%ld (the file is "
+                        "damaged: use an intact copy)", path, k, s, lo, hi);
+    *out = v;
+    return 0;
+}
+
+/* Every tensor reads (its checksum, when the file has them, holds) and every
+ * float is finite, before anything is loaded: a damaged checkpoint leaves
+ * the trainer as it was. */
+static int check_tensors(os_st_file *f, const char *path)
+{
+    for (int i = 0; i < os_st_count(f); i++) {
+        const os_st_info *in = os_st_at(f, i);
+        if (!strcmp(in->dtype, "F32")) {
+            float *v = os_st_read_f32(f, in->name, NULL);
+            if (!v)
+                return -1;
+            for (int64_t k = 0; k < in->numel; k++)
+                if (!isfinite(v[k])) {
+                    float x = v[k];
+                    free(v);
+                    return os_error("%s: tensor '%s' holds %s (element %lld of %lld): a checkpoint holds finite "
+                                    "numbers only, so this one is damaged or was saved from a run that diverged; "
+                                    "resume from an earlier copy or start the run again",
+                                    path, in->name, isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf", (long long)k,
+                                    (long long)in->numel);
+                }
+            free(v);
+        } else if (!strcmp(in->dtype, "I32") || !strcmp(in->dtype, "I64")) {
+            int32_t *v = os_st_read_i32(f, in->name, NULL);
+            if (!v)
+                return -1;
+            free(v);
+        } else {
+            return os_error("%s: tensor '%s' is of dtype %s; a checkpoint holds F32 and I32 tensors only (not a "
+                            "checkpoint of this program)", path, in->name, in->dtype);
+        }
+    }
+    return 0;
+}
+
 static int check_net(os_st_file *f, const char *path, const os_net *net)
 {
     char in[64];
@@ -293,7 +350,7 @@ static int check_net(os_st_file *f, const char *path, const os_net *net)
 
 static int load_net(os_st_file *f, const char *path, os_net *net)
 {
-    return check_net(f, path, net) || load_group(f, path, "weights", &net->weights) ||
+    return check_net(f, path, net) || check_tensors(f, path) || load_group(f, path, "weights", &net->weights) ||
                    load_group(f, path, "arch", &net->arch) || load_group(f, path, "buffers", &net->buffers)
                ? -1
                : 0;
@@ -309,34 +366,73 @@ int os_checkpoint_load_net(const char *path, os_net *net)
     return rc;
 }
 
+/* a number of "acc" in [0, hi] (absent: 0) */
+static int acc_field(const cJSON *a, const char *path, const char *k, double hi, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(a, k);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= hi))
+        return os_error("%s: checkpoint metadata 'acc': '%s' must be a number in 0..%g (the file is damaged: use an "
+                        "intact copy)", path, k, hi);
+    *out = v->valuedouble;
+    return 0;
+}
+
+/* where the run stands: epoch, batch, step and the epoch's running sums */
+static int read_progress(os_st_file *f, const char *path, os_progress *p)
+{
+    long epoch, batch, step;
+    if (meta_count(f, path, "epoch", 0, OS_MAX_EPOCHS, &epoch) || meta_count(f, path, "batch", 0, INT32_MAX, &batch) ||
+        meta_count(f, path, "global_step", 0, LONG_MAX, &step))
+        return -1;
+    /* the optimizers' step counts (os_optim_save's "<prefix>_steps") */
+    for (int i = 0; i < os_st_meta_count(f); i++) {
+        const char *k = os_st_meta_key(f, i);
+        size_t kl = strlen(k);
+        long v;
+        if (kl > 6 && !strcmp(k + kl - 6, "_steps") && strncmp(k, OS_ST_CRC_PREFIX, strlen(OS_ST_CRC_PREFIX)) &&
+            meta_count(f, path, k, 0, LONG_MAX, &v))
+            return -1;
+    }
+    memset(p, 0, sizeof *p);
+    p->epoch = (int)epoch;
+    p->batch = (int)batch;
+    p->global_step = step;
+    const char *acc = os_st_meta(f, "acc");
+    if (!acc)
+        return 0;
+    cJSON *a = cJSON_Parse(acc);
+    double correct = 0, seen = 0;
+    int rc = !cJSON_IsObject(a) ? os_error("%s: checkpoint metadata 'acc' is not a JSON object (the file is damaged: "
+                                           "use an intact copy)", path)
+             : acc_field(a, path, "loss_sum", 1e300, &p->loss_sum) || acc_field(a, path, "correct", 1e15, &correct) ||
+                     acc_field(a, path, "seen", 1e15, &seen) || acc_field(a, path, "seconds", 1e300, &p->seconds)
+                 ? -1
+                 : 0;
+    cJSON_Delete(a);
+    if (rc)
+        return -1;
+    p->correct = (long)correct;
+    p->seen = (long)seen;
+    if (p->correct > p->seen)
+        return os_error("%s: checkpoint metadata 'acc': %ld correct of %ld seen (the file is damaged: use an intact "
+                        "copy)", path, p->correct, p->seen);
+    return 0;
+}
+
 int os_trainer_load(os_trainer *t, const char *path)
 {
     os_st_file *f = os_st_open(path);
     if (!f)
         return -1;
-    int rc = load_net(f, path, t->net) || os_optim_load(f, path, "wopt", t->wopt) ||
+    /* the position first: nothing is loaded from a checkpoint without a valid one */
+    os_progress p = {0};
+    int rc = read_progress(f, path, &p) || load_net(f, path, t->net) || os_optim_load(f, path, "wopt", t->wopt) ||
              (t->strategy && t->strategy->load(t->state, f, path));
-    if (!rc) {
-        os_progress *p = &t->pr;
-        memset(p, 0, sizeof *p);
-        p->epoch = (int)meta_num(f, "epoch");
-        p->batch = (int)meta_num(f, "batch");
-        p->global_step = meta_num(f, "global_step");
-        const char *acc = os_st_meta(f, "acc");
-        cJSON *a = acc ? cJSON_Parse(acc) : NULL;
-        if (a) {
-            cJSON *v;
-            if ((v = cJSON_GetObjectItem(a, "loss_sum")))
-                p->loss_sum = v->valuedouble;
-            if ((v = cJSON_GetObjectItem(a, "correct")))
-                p->correct = (long)v->valuedouble;
-            if ((v = cJSON_GetObjectItem(a, "seen")))
-                p->seen = (long)v->valuedouble;
-            if ((v = cJSON_GetObjectItem(a, "seconds")))
-                p->seconds = v->valuedouble;
-            cJSON_Delete(a);
-        }
-    }
+    if (!rc)
+        t->pr = p;
     os_st_close(f);
     return rc ? -1 : 0;
 }

@@ -101,12 +101,22 @@ void os_trainer_metrics(os_trainer *t, struct cJSON *record);
  * previous file as it was). Tensor names: "weights/<param>", "arch/<label>",
  * "buffers/<name>", "wopt/<state>", and the strategy's own ("aopt/...").
  * Metadata: "config" (the caller's JSON text), "space", "input" ("CxHxW"),
- * "classes", "epoch", "batch", "global_step", "wopt_steps", "acc", and the
- * strategy's ("aopt_steps", "rng"). */
+ * "classes", "epoch", "batch", "global_step", "wopt_steps", "acc", the
+ * strategy's ("aopt_steps", "rng"), and the writer's CRC32 of every tensor
+ * ("crc32/<tensor name>", tensor/safetensors.h).
+ *
+ * Loading checks the whole file before it changes anything: every tensor's
+ * checksum (checkpoints written before checksums existed have none and load
+ * as before), every float finite (weights, alphas, buffers, optimizer and
+ * strategy state), the position ("epoch" 0..OS_MAX_EPOCHS, "batch",
+ * "global_step" whole numbers >= 0, "acc" sums >= 0), and refuses a damaged
+ * file before anything is loaded into the trainer or net. A failure is -1
+ * with os_error() naming the file and the tensor or key. */
+#define OS_MAX_EPOCHS 1000000
 int os_trainer_save(os_trainer *t, const char *path, const char *config_json);
 /* Into an initialised trainer of the same space, shape and strategy. */
 int os_trainer_load(os_trainer *t, const char *path);
-/* Only the network's tensors (eval, export). */
+/* Only the network's tensors (eval, export); the same checks. */
 int os_checkpoint_load_net(const char *path, os_net *net);
 /* The "config" metadata of a checkpoint, parsed (caller frees), or NULL
  * with os_error(). */

@@ -3,10 +3,14 @@
 #include "tensor/error.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void os_arch_init(os_arch *a, const char *space)
 {
@@ -257,9 +261,18 @@ static int disagree(const char *what, const char *found, const char *space)
 int os_arch_parse_json(const char *text, const char *what, const char *space, const os_space **sp,
                        os_arch *child)
 {
-    cJSON *j = cJSON_Parse(text);
-    if (!j)
-        return os_error("%s: malformed JSON", what);
+    cJSON *j = cJSON_ParseWithOpts(text, NULL, 1); /* nothing but white space after the value */
+    if (!j) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t n = strlen(text);
+        if (!at || at < text || at > text + n)
+            return os_error("%s: malformed JSON", what);
+        int line = 1, col = 1;
+        for (const char *c = text; c < at; c++, col++)
+            if (*c == '\n')
+                line++, col = 0;
+        return os_error("%s: malformed JSON at line %d, column %d", what, line, col);
+    }
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return os_error("%s: expected a JSON object (arch.json, or NNI's label dict)", what);
@@ -375,27 +388,77 @@ int os_arch_load(const char *src, const char *space, const os_space **sp, os_arc
         *sp = s;
         return 0;
     }
-    FILE *f = fopen(src, "rb");
-    if (!f) {
+    /* a file: only a regular one (a FIFO would block, a folder is no JSON), read whole up to the limit */
+    int fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
         char names[256] = "";
         size_t o = 0;
         for (int i = 0; i < os_space_count(); i++)
             for (const char *const *n = os_space_at(i)->named; n && *n && o < sizeof names; n++)
                 o += (size_t)snprintf(names + o, sizeof names - o, "%s, ", *n);
-        return os_error("%s: cannot open architecture file (give arch.json, an NNI label dict, %san nb201 "
-                        "string |op~0|+...)", src, names);
+        return os_error("%s: cannot open architecture file: %s (give arch.json, an NNI label dict, %san nb201 "
+                        "string |op~0|+...)", src, strerror(e), names);
     }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (len < 0 || len > (16L << 20)) {
-        fclose(f);
-        return os_error("%s: not an architecture file (%ld bytes)", src, len);
+    struct stat st;
+    if (fstat(fd, &st)) {
+        int e = errno;
+        close(fd);
+        return os_error("%s: cannot read architecture file: %s", src, strerror(e));
     }
-    char *buf = malloc((size_t)len + 1);
-    size_t got = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    buf[got] = 0;
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return os_error("%s: not a regular file (%s): give the architecture file itself (arch.json or an NNI label "
+                        "dict)", src, S_ISDIR(st.st_mode) ? "a folder" : "a pipe, socket or device");
+    }
+    size_t cap = (size_t)st.st_size < OS_ARCH_MAX_FILE ? (size_t)st.st_size + 1 : OS_ARCH_MAX_FILE + 1, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        close(fd);
+        return os_error("%s: out of memory for %zu bytes", src, cap);
+    }
+    for (;;) { /* to the end, even when the file grew since fstat */
+        if (len == cap) {
+            if (cap > OS_ARCH_MAX_FILE)
+                break;
+            size_t nc = cap * 2 > OS_ARCH_MAX_FILE + 1 ? OS_ARCH_MAX_FILE + 1 : cap * 2;
+            char *nb = realloc(buf, nc + 1);
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return os_error("%s: out of memory for %zu bytes", src, nc);
+            }
+            buf = nb;
+            cap = nc;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return os_error("%s: cannot read architecture file: %s", src, strerror(e));
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (len > OS_ARCH_MAX_FILE) {
+        free(buf);
+        return os_error("%s: larger than %d MB, the limit for an architecture file (arch.json files are a few kB): "
+                        "is it the right file?", src, (int)(OS_ARCH_MAX_FILE >> 20));
+    }
+    if (memchr(buf, 0, len)) {
+        free(buf);
+        return os_error("%s: not a text file (it holds a zero byte): give arch.json or an NNI label dict", src);
+    }
+    buf[len] = 0;
+    if (strspn(buf, " \t\r\n") == len) {
+        free(buf);
+        return os_error("%s: empty file: give arch.json or an NNI label dict", src);
+    }
     int rc = os_arch_parse_json(buf, src, space, sp, child);
     free(buf);
     return rc;

@@ -65,12 +65,15 @@ int os_arch_from_nni(os_arch *a, const struct cJSON *dict, const char *src);
 char *os_arch_json(const os_space *sp, const os_arch *child, const os_arch *weights);
 
 /* Read an architecture from `src`: a file (arch.json with "space", or a bare
- * NNI dict), a named architecture or a string form. The space is the file's
+ * NNI dict), a named architecture or a string form. A file must be a regular
+ * file (not a folder, FIFO or device) of at most OS_ARCH_MAX_FILE bytes; it
+ * is read whole. The space is the file's
  * "space" field or the one whose form `src` is; `space` (may be NULL) is the
  * one the caller expects: a disagreement is an error naming both. A bare
  * NNI dict is read as `space`'s, or, when that is NULL, as the one space
  * whose labels it matches. On success *sp is the space and child holds the
  * child form. 0, or -1 with os_error() naming src and the key. */
+#define OS_ARCH_MAX_FILE ((size_t)16 << 20)
 int os_arch_load(const char *src, const char *space, const os_space **sp, os_arch *child);
 /* The same from JSON text already in memory (what = the name for messages). */
 int os_arch_parse_json(const char *text, const char *what, const char *space, const os_space **sp,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is little-endian");
 
@@ -49,15 +50,19 @@ typedef struct {
     char dtype[16];
     int elem_size;
     int64_t begin, end; /* within the data section */
+    int has_crc;        /* the metadata holds "crc32/<name>" */
+    uint32_t crc;
 } st_entry;
 
 struct os_st_file {
     char *path;
     int fd;
     int64_t data_start, data_size;
-    st_entry *e;
+    st_entry *e;       /* in file order (by data offset) */
+    st_entry **by_name; /* the same, sorted by name: lookups in O(log n) */
     int n;
     char **meta_key, **meta_val;
+    int *meta_sorted;   /* indices of the metadata, by key */
     int n_meta;
 };
 
@@ -91,8 +96,10 @@ void os_st_close(os_st_file *f)
         free(f->meta_val[i]);
     }
     free(f->e);
+    free(f->by_name);
     free(f->meta_key);
     free(f->meta_val);
+    free(f->meta_sorted);
     free(f->path);
     free(f);
 }
@@ -107,6 +114,12 @@ static int json_index(const cJSON *j, int64_t *out)
         return -1;
     *out = (int64_t)v;
     return 0;
+}
+
+static int by_key(const void *pa, const void *pb, void *keys)
+{
+    char **k = keys;
+    return strcmp(k[*(const int *)pa], k[*(const int *)pb]);
 }
 
 static int parse_metadata(os_st_file *f, const cJSON *m)
@@ -127,6 +140,15 @@ static int parse_metadata(os_st_file *f, const cJSON *m)
         if (!f->meta_key[f->n_meta - 1] || !f->meta_val[f->n_meta - 1])
             return ST_FAIL(f, NULL, "out of memory");
     }
+    /* an index by key; a key given twice is an error */
+    if (!(f->meta_sorted = malloc(sizeof *f->meta_sorted * (size_t)(f->n_meta ? f->n_meta : 1))))
+        return ST_FAIL(f, NULL, "out of memory");
+    for (int i = 0; i < f->n_meta; i++)
+        f->meta_sorted[i] = i;
+    qsort_r(f->meta_sorted, (size_t)f->n_meta, sizeof *f->meta_sorted, by_key, f->meta_key);
+    for (int i = 1; i < f->n_meta; i++)
+        if (!strcmp(f->meta_key[f->meta_sorted[i - 1]], f->meta_key[f->meta_sorted[i]]))
+            return ST_FAIL(f, f->meta_key[f->meta_sorted[i]], "duplicate metadata key");
     return 0;
 }
 
@@ -202,6 +224,76 @@ static int check_layout(os_st_file *f)
     return 0;
 }
 
+static int by_name(const void *pa, const void *pb)
+{
+    return strcmp((*(st_entry *const *)pa)->name, (*(st_entry *const *)pb)->name);
+}
+
+/* f->by_name for the entries where they are now; a name given twice is an
+ * error (called before check_layout moves the entries, and after it) */
+static int index_names(os_st_file *f)
+{
+    free(f->by_name);
+    if (!(f->by_name = malloc(sizeof *f->by_name * (size_t)(f->n ? f->n : 1))))
+        return ST_FAIL(f, NULL, "out of memory");
+    for (int i = 0; i < f->n; i++)
+        f->by_name[i] = &f->e[i];
+    qsort(f->by_name, (size_t)f->n, sizeof *f->by_name, by_name);
+    for (int i = 1; i < f->n; i++)
+        if (!strcmp(f->by_name[i - 1]->name, f->by_name[i]->name))
+            return ST_FAIL(f, f->by_name[i]->name, "duplicate tensor name");
+    return 0;
+}
+
+static st_entry *find_entry(const os_st_file *f, const char *name);
+
+/* 8 lowercase or uppercase hex digits */
+static int parse_crc(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    int i = 0;
+    for (; s[i] && i < 9; i++) {
+        int c = (unsigned char)s[i], d = c >= '0' && c <= '9'   ? c - '0'
+                                         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                                : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint32_t)d;
+    }
+    if (i != 8 || s[i])
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* "crc32/<name>" metadata: each names a tensor and holds 8 hex digits; when
+ * any tensor has one, every tensor must */
+static int attach_checksums(os_st_file *f)
+{
+    const size_t pl = strlen(OS_ST_CRC_PREFIX);
+    int n_crc = 0;
+    for (int i = 0; i < f->n_meta; i++) {
+        const char *k = f->meta_key[i];
+        if (strncmp(k, OS_ST_CRC_PREFIX, pl))
+            continue;
+        st_entry *e = find_entry(f, k + pl);
+        if (!e)
+            return ST_FAIL(f, k, "checksum for a tensor that is not in the file (the header is damaged)");
+        if (e->has_crc)
+            return ST_FAIL(f, k, "duplicate checksum (the header is damaged)");
+        if (parse_crc(f->meta_val[i], &e->crc))
+            return ST_FAIL(f, k, "checksum '%.40s' is not 8 hex digits (the header is damaged)", f->meta_val[i]);
+        e->has_crc = 1;
+        n_crc++;
+    }
+    for (int i = 0; n_crc && i < f->n; i++)
+        if (!f->e[i].has_crc)
+            return ST_FAIL(f, f->e[i].name, "no checksum for this tensor while the others have one "
+                           "(the header is damaged)");
+    return 0;
+}
+
 static int parse_header(os_st_file *f, const char *text, size_t len)
 {
     const char *end = NULL;
@@ -219,11 +311,6 @@ static int parse_header(os_st_file *f, const char *text, size_t len)
     if (!rc && !(f->e = calloc((size_t)n + 1, sizeof *f->e)))
         rc = ST_FAIL(f, NULL, "out of memory");
     for (const cJSON *t = rc ? NULL : root->child; t && !rc; t = t->next) {
-        for (int i = 0; i < f->n && !rc; i++)
-            if (!strcmp(f->e[i].name, t->string))
-                rc = ST_FAIL(f, t->string, "duplicate tensor name");
-        if (rc)
-            break;
         if (!strcmp(t->string, "__metadata__")) {
             if (f->meta_key)
                 rc = ST_FAIL(f, "__metadata__", "duplicate metadata");
@@ -234,7 +321,7 @@ static int parse_header(os_st_file *f, const char *text, size_t len)
         }
     }
     cJSON_Delete(root);
-    return rc ? rc : check_layout(f);
+    return rc || index_names(f) || check_layout(f) || index_names(f) ? -1 : attach_checksums(f);
 }
 
 static int read_exact(int fd, void *buf, size_t n, int64_t at)
@@ -325,9 +412,16 @@ const os_st_info *os_st_at(const os_st_file *f, int i)
 
 static st_entry *find_entry(const os_st_file *f, const char *name)
 {
-    for (int i = 0; i < f->n; i++)
-        if (!strcmp(f->e[i].name, name))
-            return &f->e[i];
+    int lo = 0, hi = f->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->by_name[mid]->name, name);
+        if (!c)
+            return f->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
     return NULL;
 }
 
@@ -365,6 +459,13 @@ static void *read_raw(os_st_file *f, const char *name, const char *const *dtypes
     if (read_exact(f->fd, buf, bytes, f->data_start + e->begin)) {
         free(buf);
         ST_FAIL(f, name, "cannot read the data (file changed or truncated?)");
+        return NULL;
+    }
+    uint32_t crc;
+    if (e->has_crc && (crc = (uint32_t)crc32_z(0L, buf, bytes)) != e->crc) {
+        free(buf);
+        os_error("safetensors: %s: tensor '%s' fails its CRC32 check (data %08x, checksum %08x): the file "
+                 "was damaged after it was written; use an intact copy", f->path, name, crc, e->crc);
         return NULL;
     }
     *out = e;
@@ -432,9 +533,16 @@ int os_st_read_into(os_st_file *f, const char *name, os_tensor *t)
 const char *os_st_meta(const os_st_file *f, const char *key)
 {
     check_handle(f, "st_meta");
-    for (int i = 0; i < f->n_meta; i++)
-        if (!strcmp(f->meta_key[i], key))
-            return f->meta_val[i];
+    int lo = 0, hi = f->n_meta - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, k = f->meta_sorted[mid], c = strcmp(f->meta_key[k], key);
+        if (!c)
+            return f->meta_val[k];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
     return NULL;
 }
 

@@ -5,6 +5,17 @@
  *      "__metadata__": {"key": "value", ...}}
  * then the raw little-endian data; tensor bytes are data[b, e).
  *
+ * Checksums: the writer puts the CRC32 (zlib's crc32, of the tensor's bytes
+ * as stored) of every tensor in the metadata, under "crc32/<tensor name>",
+ * as 8 lowercase hex digits, e.g. "crc32/weights/stem.conv": "1c291ca3".
+ * The reader checks a tensor's checksum each time it reads the tensor: a
+ * mismatch is an error naming the tensor. Files without checksums (written
+ * before they existed, or by other programs) are read as before; in a file
+ * with any checksum every tensor must have one, each must name a tensor of
+ * the file and be 8 hex digits (else os_st_open fails). The "crc32/" keys
+ * are the writer's: os_st_set_meta refuses them; os_st_meta and
+ * os_st_meta_key list them like any other key.
+ *
  * Reader: os_st_open validates the whole header against the file (header
  * length within the file, JSON object, known dtype, non-negative shape,
  * offsets in range, e - b = numel * dtype size, no overlaps and no holes,
@@ -13,7 +24,7 @@
  * converted to int32 (an I64 value outside int32 is an error).
  *
  * Writer: collect tensors (copied) and metadata, then os_st_write writes
- * PATH atomically: to "PATH.tmp", fflush + fsync, rename over PATH, fsync the
+ * PATH atomically, with a checksum per tensor: to "PATH.tmp", fflush + fsync, rename over PATH, fsync the
  * directory. On any failure the temp file is removed and PATH is untouched
  * (except for a failing directory fsync, which comes after the rename).
  *
@@ -29,6 +40,8 @@
 #include "tensor/tensor.h"
 
 #define OS_ST_MAX_DIMS 8
+/* Metadata key prefix of the per-tensor checksums (see above). */
+#define OS_ST_CRC_PREFIX "crc32/"
 
 typedef struct {
     const char *name;
@@ -49,7 +62,8 @@ const os_st_info *os_st_at(const os_st_file *f, int i);
 const os_st_info *os_st_find(const os_st_file *f, const char *name);
 
 /* malloc'd copy of an F32 tensor (caller frees); *info (if given) describes
- * it. NULL + os_error if absent, of another dtype or unreadable. */
+ * it. NULL + os_error if absent, of another dtype, unreadable or failing its
+ * checksum. */
 float *os_st_read_f32(os_st_file *f, const char *name, const os_st_info **info);
 /* malloc'd int32 copy of an I32 or I64 tensor. */
 int32_t *os_st_read_i32(os_st_file *f, const char *name, const os_st_info **info);
@@ -72,7 +86,8 @@ void os_st_writer_free(os_st_writer *w);
 int os_st_add_f32(os_st_writer *w, const char *name, int ndim, const int64_t *shape, const float *data);
 int os_st_add_i32(os_st_writer *w, const char *name, int ndim, const int64_t *shape, const int32_t *data);
 int os_st_add_tensor(os_st_writer *w, const char *name, const os_tensor *t); /* any device/strides */
-/* Set (or replace) a metadata string. */
+/* Set (or replace) a metadata string. -1 + os_error for a key starting with
+ * "crc32/" (the writer's own, see above). */
 int os_st_set_meta(os_st_writer *w, const char *key, const char *value);
 /* Write everything to path atomically (see above). 0, or -1 + os_error. */
 int os_st_write(const os_st_writer *w, const char *path);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 typedef struct {
     char *name;
@@ -139,6 +140,9 @@ int os_st_set_meta(os_st_writer *w, const char *key, const char *value)
 {
     if (!w || !key || !value)
         os_fatal("st_set_meta: NULL argument");
+    if (!strncmp(key, OS_ST_CRC_PREFIX, strlen(OS_ST_CRC_PREFIX)))
+        return os_error("safetensors: writer: metadata keys starting with '%s' are the writer's checksums, "
+                        "key '%s'", OS_ST_CRC_PREFIX, key);
     char *v = strdup(value);
     if (!v)
         os_fatal("st_set_meta: out of host memory");
@@ -165,10 +169,20 @@ int os_st_set_meta(os_st_writer *w, const char *key, const char *value)
 static char *build_header(const os_st_writer *w, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
-    if (w->n_meta) {
+    if (w->n_meta || w->n) {
         cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
         for (int i = 0; i < w->n_meta; i++)
             cJSON_AddStringToObject(m, w->meta_key[i], w->meta_val[i]);
+        for (int i = 0; i < w->n; i++) {
+            size_t kl = strlen(OS_ST_CRC_PREFIX) + strlen(w->e[i].name) + 1;
+            char *key = malloc(kl), crc[16];
+            if (!key)
+                os_fatal("safetensors writer: out of host memory for the header");
+            snprintf(key, kl, "%s%s", OS_ST_CRC_PREFIX, w->e[i].name);
+            snprintf(crc, sizeof crc, "%08lx", crc32_z(0L, w->e[i].data, w->e[i].bytes));
+            cJSON_AddStringToObject(m, key, crc);
+            free(key);
+        }
     }
     size_t at = 0;
     for (int i = 0; i < w->n; i++) {

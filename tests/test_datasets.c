@@ -818,3 +818,203 @@ Test(datasets, progressive_jpeg)
     free(px);
     free(b);
 }
+
+/* ---- a run's data: the splits agree, the settings fit (search/data.c) ------ */
+#include "search/data.h"
+
+/* root/split/<class k>/<i>.png, c channels of h x w; blue (channel 2) zero when flat_blue */
+static void mk_split(const char *root, const char *split, int classes, int per, int c, int h, int w, int flat_blue)
+{
+    char sd[512], cd[640], p[700];
+    du_mkdir(root, split);
+    du_path(sd, sizeof sd, root, split);
+    for (int k = 0; k < classes; k++) {
+        char cls[16];
+        snprintf(cls, sizeof cls, "c%d", k);
+        du_mkdir(sd, cls);
+        du_path(cd, sizeof cd, sd, cls);
+        for (int i = 0; i < per; i++) {
+            uint8_t *px = malloc((size_t)c * h * w);
+            for (int q = 0; q < h * w; q++)
+                for (int ch = 0; ch < c; ch++)
+                    px[q * c + ch] = flat_blue && ch == 2 ? 0 : du_px(k * per + i, ch, q / w, q % w);
+            snprintf(p, sizeof p, "%s/%d.png", cd, i);
+            cr_assert(stbi_write_png(p, w, h, c, px, w * c));
+            free(px);
+        }
+    }
+}
+
+static os_data_settings run_settings(const char *path)
+{
+    return (os_data_settings){.path = path, .batch = 2, .seed = 1, .search = 1, .train_portion = 0.5f,
+                              .need_train = 1, .crop_pad = 1, .flip = 1, .cutout = 2};
+}
+
+/* open must fail with every substring in the message, and no internal name */
+#define RD_EXPECT_ERROR(settings, ...)                                                       \
+    do {                                                                                    \
+        os_run_data d_;                                                                     \
+        os_data_settings s_ = (settings);                                                   \
+        DU_EXPECT_ERROR(os_run_data_open(&d_, &s_), __VA_ARGS__);                           \
+        cr_expect(!strstr(os_last_error(), "os_loader") && !strstr(os_last_error(), "os_run") && \
+                      !strstr(os_last_error(), "os_split") && !strstr(os_last_error(), "max_per_class"),  \
+                  "internal name: %s", os_last_error());                                    \
+    } while (0)
+
+Test(run_data, folder_splits_agree)
+{
+    char root[256], first[700];
+    du_tmpdir(root, sizeof root);
+    mk_split(root, "train", 2, 4, 3, 8, 8, 0);
+    mk_split(root, "test", 2, 2, 3, 8, 8, 0);
+    os_run_data d;
+    os_data_settings s = run_settings(root);
+    cr_assert_eq(os_run_data_open(&d, &s), 0, "%s", os_last_error());
+    snprintf(first, sizeof first, "%s/train/c0/0.png", root);
+    cr_expect_str_eq(d.train.first, first);
+    cr_expect_str_eq(d.train.warning, "");
+    os_run_data_close(&d);
+
+    /* test images of another size, then grey ones: both first images named */
+    char test_first[700];
+    snprintf(test_first, sizeof test_first, "%s/test/c0/0.png", root);
+    for (int v = 0; v < 2; v++) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s/test'", root);
+        cr_assert_eq(system(cmd), 0);
+        mk_split(root, "test", 2, 2, v ? 1 : 3, v ? 8 : 4, v ? 8 : 4, 0);
+        RD_EXPECT_ERROR(run_settings(root), "the test images are", v ? "1x8x8" : "3x4x4", "3x8x8", first,
+                        test_first);
+    }
+    du_rmtree(root);
+}
+
+Test(run_data, idx_splits_agree_and_sparse_labels)
+{
+    char dir[256];
+    du_tmpdir(dir, sizeof dir);
+    uint8_t lab[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+    du_write_idx(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 8, 6, 6, lab, 0);
+    du_write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 4, 5, 6, lab, 0);
+    RD_EXPECT_ERROR(run_settings(dir), "1x5x6", "1x6x6", "t10k-images-idx3-ubyte", "train-images-idx3-ubyte");
+
+    /* one label 9 among 0 and 1: 10 classes, 7 without an image */
+    du_write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 4, 6, 6, lab, 0);
+    lab[7] = 9;
+    du_write_idx(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 8, 6, 6, lab, 0);
+    os_run_data d;
+    os_data_settings s = run_settings(dir);
+    cr_assert_eq(os_run_data_open(&d, &s), 0, "%s", os_last_error());
+    cr_expect_eq(d.train.num_classes, 10);
+    const char *w = d.train.warning;
+    cr_expect(strstr(w, "train-labels-idx1-ubyte") && strstr(w, "10 classes inferred from the largest label, 9") &&
+              strstr(w, "7 of them have no image") && strstr(w, "label 2, 3, 4, 5, 6, 7, ..."), "warning: %s", w);
+    cr_expect_str_eq(d.test.warning, "");
+    os_run_data_close(&d);
+    du_rmtree(dir);
+}
+
+Test(run_data, one_class_and_constant_channels)
+{
+    char root[256];
+    du_tmpdir(root, sizeof root);
+    mk_split(root, "train", 1, 6, 3, 8, 8, 0);
+    mk_split(root, "test", 1, 2, 3, 8, 8, 0);
+    RD_EXPECT_ERROR(run_settings(root), "every training image (6) is of class 0 ('c0')", "at least two classes");
+    du_rmtree(root);
+
+    du_tmpdir(root, sizeof root);
+    mk_split(root, "train", 2, 4, 3, 8, 8, 1);
+    mk_split(root, "test", 2, 2, 3, 8, 8, 1);
+    char first[700];
+    snprintf(first, sizeof first, "%s/train/c0/0.png", root);
+    RD_EXPECT_ERROR(run_settings(root), "channel 2 (blue)", "is constant (every pixel 0 of 255)", "/train", first);
+    du_rmtree(root);
+
+    /* IDX: all labels 3 (4 classes inferred, one used), then blank images */
+    char dir[256];
+    du_tmpdir(dir, sizeof dir);
+    uint8_t lab[6] = {3, 3, 3, 3, 3, 3};
+    du_write_idx(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 6, 4, 4, lab, 0);
+    du_write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 2, 4, 4, lab, 0);
+    RD_EXPECT_ERROR(run_settings(dir), "every training image (6) is of class 3");
+    uint8_t img[16 + 6 * 16] = {0}, l2[8 + 6] = {0};
+    du_idx_header(img, 8, 3, (const uint32_t[]){6, 4, 4});
+    du_idx_header(l2, 8, 1, (const uint32_t[]){6});
+    for (int i = 0; i < 6; i++)
+        l2[8 + i] = (uint8_t)(i % 2);
+    du_write(dir, "train-images-idx3-ubyte", img, sizeof img, 0);
+    du_write(dir, "train-labels-idx1-ubyte", l2, sizeof l2, 0);
+    du_write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 2, 4, 4, l2 + 8, 0);
+    RD_EXPECT_ERROR(run_settings(dir), "channel 0 (grey)", "is constant (every pixel 0 of 255)");
+    du_rmtree(dir);
+}
+
+Test(run_data, settings_in_user_terms)
+{
+    char dir[256];
+    du_tmpdir(dir, sizeof dir);
+    uint8_t lab[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+    du_write_idx(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 8, 6, 7, lab, 0);
+    du_write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 4, 6, 7, lab, 0);
+    os_data_settings s = run_settings(dir);
+    s.batch = 0;
+    RD_EXPECT_ERROR(s, "--batch 0", "at least 1");
+    s = run_settings(dir), s.batch = 5;
+    RD_EXPECT_ERROR(s, "fewer than one batch of 5", "lower --batch");
+    s = run_settings(dir), s.crop_pad = -1;
+    RD_EXPECT_ERROR(s, "--crop-pad -1");
+    s = run_settings(dir), s.crop_pad = 1000;
+    RD_EXPECT_ERROR(s, "--crop-pad 1000", "smaller than the image (6x7");
+    s = run_settings(dir), s.crop_pad = 6;
+    RD_EXPECT_ERROR(s, "--crop-pad 6");
+    s = run_settings(dir), s.cutout = -2;
+    RD_EXPECT_ERROR(s, "--cutout -2");
+    s = run_settings(dir), s.cutout = 8;
+    RD_EXPECT_ERROR(s, "--cutout 8", "larger than the image (6x7", "at most 7");
+    s = run_settings(dir), s.subset = -1;
+    RD_EXPECT_ERROR(s, "--subset -1");
+    s = run_settings(dir), s.test_subset = -1;
+    RD_EXPECT_ERROR(s, "--test-subset -1");
+    s = run_settings(dir), s.train_portion = 1.5f;
+    RD_EXPECT_ERROR(s, "--train-portion 1.5", "between 0 and 1");
+    s = run_settings(dir), s.train_portion = 0;
+    RD_EXPECT_ERROR(s, "--train-portion 0");
+    /* the edges that fit */
+    os_run_data d;
+    s = run_settings(dir), s.crop_pad = 5, s.cutout = 7;
+    cr_expect_eq(os_run_data_open(&d, &s), 0, "%s", os_last_error());
+    os_run_data_close(&d);
+    /* evaluation only: the batch is only the test batches' size, capped at the test split */
+    s = run_settings(dir), s.need_train = 0, s.batch = 1000000;
+    cr_assert_eq(os_run_data_open(&d, &s), 0, "%s", os_last_error());
+    cr_expect_eq(d.batch, 4);
+    float *x = d.xb;
+    int32_t *y = d.yb;
+    cr_expect_eq(os_loader_next(d.tl, x, y), 4);
+    os_run_data_close(&d);
+    du_rmtree(dir);
+}
+
+Test(datasets, first_image_of_each_format)
+{
+    char dir[256];
+    du_tmpdir(dir, sizeof dir);
+    mk_cifar10(dir);
+    os_dataset d;
+    cr_assert_eq(os_dataset_load(dir, "cifar10", OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    cr_expect(strstr(d.first, "/data_batch_1.bin"), "%s", d.first);
+    os_dataset_free(&d);
+    cr_assert_eq(os_dataset_load(dir, "cifar10", OS_SPLIT_TEST, &d), 0, "%s", os_last_error());
+    cr_expect(strstr(d.first, "/test_batch.bin"), "%s", d.first);
+    os_dataset_free(&d);
+    du_rmtree(dir);
+    du_tmpdir(dir, sizeof dir);
+    du_write_idx(dir, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", 7, 3, 3, LAB7, 1);
+    cr_assert_eq(os_dataset_load(dir, "idx", OS_SPLIT_TRAIN, &d), 0, "%s", os_last_error());
+    cr_expect(strstr(d.first, "/train-images-idx3-ubyte.gz"), "%s", d.first);
+    cr_expect_str_eq(d.warning, "", "labels 0..3 all present");
+    os_dataset_free(&d);
+    du_rmtree(dir);
+}

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "tensor/safetensors.h"
 #include "tests/test_util.h"
@@ -135,7 +136,9 @@ Test(safetensors, round_trip, .init = make_dir, .fini = remove_dir)
     cr_expect_str_eq(os_st_meta(f, "stride"), "2");
     cr_expect_str_eq(os_st_meta(f, "note"), "quote \" and \\ survive");
     cr_expect_null(os_st_meta(f, "absent"));
-    cr_expect_eq(os_st_meta_count(f), 2);
+    cr_expect_eq(os_st_meta_count(f), 2 + 4); /* and a checksum per tensor */
+    const char *crc = os_st_meta(f, "crc32/x");
+    cr_expect(crc && strlen(crc) == 8 && strspn(crc, "0123456789abcdef") == 8, "crc32/x = %s", crc);
     cr_expect_null(os_st_find(f, "nope"));
 
     /* wrong dtype and absent tensors are recoverable errors naming the key */
@@ -261,6 +264,8 @@ Test(safetensors, bad_files, .init = make_dir, .fini = remove_dir)
                "duplicate tensor name", "key 'a'");
     EXPECT_BAD(raw_file("meta", "{\"__metadata__\":{\"k\":3}}", NULL, 0), "not a string", "key 'k'");
     EXPECT_BAD(raw_file("meta2", "{\"__metadata__\":[]}", NULL, 0), "metadata is not an object");
+    EXPECT_BAD(raw_file("meta3", "{\"__metadata__\":{\"k\":\"1\",\"j\":\"0\",\"k\":\"2\"}}", NULL, 0),
+               "duplicate metadata key", "key 'k'");
     EXPECT_BAD(raw_file("dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],"
                                 "\"data_offsets\":[0,4]}}", d, 4),
                "9 dimensions", "key 'a'");
@@ -409,5 +414,114 @@ Test(safetensors, failed_create_or_rename, .init = make_dir, .fini = remove_dir)
     cr_expect_eq(os_st_write(w, p), -1);
     cr_expect(strstr(os_last_error(), "renaming"), "%s", os_last_error());
     cr_expect_eq(file_size(tpath("isdir.tmp")), -1, "temp file left behind");
+    os_st_writer_free(w);
+}
+
+/* the file's bytes */
+static unsigned char *slurp(const char *p, long *n)
+{
+    *n = file_size(p);
+    FILE *f = fopen(p, "rb");
+    cr_assert(f);
+    unsigned char *b = malloc((size_t)*n);
+    cr_assert_eq(fread(b, 1, (size_t)*n, f), (size_t)*n);
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *p, const unsigned char *b, long n)
+{
+    FILE *f = fopen(p, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+}
+
+/* One flipped bit in a tensor's data: the file still opens (the header is
+ * intact), reading that tensor fails naming it, the others still read. */
+Test(safetensors, checksum_catches_a_flipped_byte, .init = make_dir, .fini = remove_dir)
+{
+    os_st_writer *w = sample_writer();
+    const char *p = tpath("c.safetensors");
+    cr_assert_eq(os_st_write(w, p), 0);
+    os_st_writer_free(w);
+    long n;
+    unsigned char *b = slurp(p, &n);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | b[i];
+    /* data order: x (96 bytes), labels (20), scalar (4) */
+    long xat = 8 + (long)hlen + 37, lat = 8 + (long)hlen + 96 + 6;
+    for (int which = 0; which < 2; which++) {
+        unsigned char *m = malloc((size_t)n);
+        memcpy(m, b, (size_t)n);
+        m[which ? lat : xat] ^= 0x10;
+        spit(p, m, n);
+        free(m);
+        os_st_file *f = os_st_open(p);
+        cr_assert_not_null(f, "%s", os_last_error());
+        const char *bad = which ? "labels" : "x", *good = which ? "x" : "labels";
+        void *v = which ? (void *)os_st_read_i32(f, bad, NULL) : (void *)os_st_read_f32(f, bad, NULL);
+        cr_expect_null(v, "a corrupt '%s' was read", bad);
+        char want[64];
+        snprintf(want, sizeof want, "tensor '%s' fails its CRC32 check", bad);
+        cr_expect(strstr(os_last_error(), want) && strstr(os_last_error(), p) &&
+                  strstr(os_last_error(), "intact copy"), "%s", os_last_error());
+        v = which ? (void *)os_st_read_f32(f, good, NULL) : (void *)os_st_read_i32(f, good, NULL);
+        cr_expect_not_null(v, "%s", os_last_error());
+        free(v);
+        if (!which) { /* os_st_read_into goes through the same check */
+            os_tensor *t = os_tensor_new(3, (int[]){2, 3, 4});
+            cr_expect_eq(os_st_read_into(f, "x", t), -1);
+            os_step_reset();
+        }
+        os_st_close(f);
+    }
+    free(b);
+}
+
+/* The checksum metadata is checked when the file is opened; a file without
+ * any (older files, other writers) reads as before. */
+Test(safetensors, checksum_metadata, .init = make_dir, .fini = remove_dir)
+{
+    float d[2] = {1.5f, -2.0f};
+    char h[256];
+    /* the CRC32 of d, as zlib computes it */
+    unsigned long c = crc32_z(0L, (const Bytef *)d, sizeof d);
+    snprintf(h, sizeof h, "{\"__metadata__\":{\"crc32/a\":\"%08lx\"},"
+                          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", c);
+    os_st_file *f = os_st_open(raw_file("ok", h, d, 8));
+    cr_assert_not_null(f, "%s", os_last_error());
+    float *v = os_st_read_f32(f, "a", NULL);
+    cr_expect_not_null(v, "%s", os_last_error());
+    free(v);
+    os_st_close(f);
+    f = os_st_open(raw_file("none", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8));
+    cr_assert_not_null(f, "no checksums: %s", os_last_error());
+    v = os_st_read_f32(f, "a", NULL);
+    cr_expect_not_null(v, "%s", os_last_error());
+    free(v);
+    os_st_close(f);
+
+    EXPECT_BAD(raw_file("nohex", "{\"__metadata__\":{\"crc32/a\":\"12345g78\"},"
+                                 "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8),
+               "not 8 hex digits", "key 'crc32/a'");
+    EXPECT_BAD(raw_file("short", "{\"__metadata__\":{\"crc32/a\":\"1234567\"},"
+                                 "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8),
+               "not 8 hex digits");
+    EXPECT_BAD(raw_file("orphan", "{\"__metadata__\":{\"crc32/b\":\"00000000\"},"
+                                  "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8),
+               "not in the file", "key 'crc32/b'");
+    snprintf(h, sizeof h, "{\"__metadata__\":{\"crc32/a\":\"%08lx\"},"
+                          "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                          "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+             crc32_z(0L, (const Bytef *)d, 4));
+    EXPECT_BAD(raw_file("partial", h, d, 8), "no checksum for this tensor", "key 'b'");
+
+    /* the writer owns the prefix */
+    os_st_writer *w = os_st_writer_new();
+    cr_expect_eq(os_st_set_meta(w, "crc32/a", "00000000"), -1);
+    cr_expect(strstr(os_last_error(), "crc32/a"), "%s", os_last_error());
+    cr_expect_eq(os_st_set_meta(w, "crc", "fine"), 0);
     os_st_writer_free(w);
 }
