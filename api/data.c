@@ -60,6 +60,8 @@ static int open_work(oneshot_ctx *c, void *arg)
         api_log(c, "data: %s", desc);
         if (o->split)
             api_log(c, "      split %d images for weights, %d for the architecture", a->d->d.n_w, a->d->d.n_a);
+        if (a->d->d.train.warning[0])
+            api_log(c, "warning: %s", a->d->d.train.warning);
     }
     return ONESHOT_OK;
 }

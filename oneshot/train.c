@@ -74,6 +74,8 @@ static int open_data(run *r)
     printf("data: %s\n", desc);
     if (r->search)
         printf("      split %d images for weights, %d for the architecture\n", r->d.n_w, r->d.n_a);
+    if (r->d.train.warning[0])
+        fprintf(stderr, "oneshot: warning: %s\n", r->d.train.warning);
     return 0;
 }
 
