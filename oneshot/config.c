@@ -16,6 +16,7 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define EVAL (1u << OS_CMD_EVAL)
 #define EXPORT (1u << OS_CMD_EXPORT)
 #define COSTS (1u << OS_CMD_COSTS)
+#define EVOLVE (1u << OS_CMD_EVOLVE)
 #define FIT (TRAIN | RETRAIN)
 
 typedef struct {
@@ -30,20 +31,21 @@ typedef struct {
 static const flag flags[] = {
     F("space", T_STR, space, TRAIN | RETRAIN | COSTS, "search space (see `oneshot spaces`)"),
     F("strategy", T_STR, strategy, TRAIN, "one-shot strategy (see `oneshot strategies`)"),
-    F("data", T_STR, data, FIT | EVAL, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
-    F("format", T_STR, format, FIT | EVAL, "cifar10 | cifar100 | idx | folder (default: detect)"),
+    F("data", T_STR, data, FIT | EVAL | EVOLVE, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
+    F("format", T_STR, format, FIT | EVAL | EVOLVE, "cifar10 | cifar100 | idx | folder (default: detect)"),
     F("out", T_STR, out, FIT, "run directory (default: runs/<command>-<space>-<time>)"),
     F("resume", T_STR, resume, FIT, "continue the run in this directory where it stopped"),
-    F("run", T_STR, run, EVAL | EXPORT, "the run directory to read"),
+    F("out", T_STR, out, EVOLVE, "where evolution.jsonl, arch.json and the evolution's state go (default: the run directory)"),
+    F("run", T_STR, run, EVAL | EXPORT | EVOLVE, "the run directory to read"),
     F("arch", T_STR, arch, RETRAIN | COSTS, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
     F("epochs", T_INT, epochs, FIT, "epochs"),
-    F("batch", T_INT, batch, FIT | EVAL, "batch size"),
+    F("batch", T_INT, batch, FIT | EVAL | EVOLVE, "batch size (evolve: 0 = the run's)"),
     F("cells", T_INT, cells, FIT | COSTS, "cells (cifar_cell: in all; nb201: per stage)"),
     F("channels", T_INT, channels, FIT | COSTS, "initial channels"),
     F("subset", T_INT, subset, FIT, "use only the first N training images of each class (0 = all)"),
     F("test-subset", T_INT, max_per_class_test, FIT | EVAL, "use only the first N test images of each class (0 = all)"),
-    F("seed", T_INT, seed, FIT, "random seed"),
-    F("threads", T_INT, threads, FIT | EVAL, "CPU threads (0 = all cores)"),
+    F("seed", T_INT, seed, FIT | EVOLVE, "random seed"),
+    F("threads", T_INT, threads, FIT | EVAL | EVOLVE, "CPU threads (0 = all cores)"),
     F("train-portion", T_FLOAT, train_portion, TRAIN, "fraction of the training set that trains weights (rest: architecture)"),
     F("lr", T_FLOAT, lr, FIT, "weight learning rate (SGD)"),
     F("lr-min", T_FLOAT, lr_min, FIT, "cosine schedule floor"),
@@ -59,10 +61,23 @@ static const flag flags[] = {
     F("flip", T_INT, flip, FIT, "random horizontal flip (1/0)"),
     F("input", T_STR, input, COSTS, "input shape CxHxW (default 3x32x32)"),
     F("classes", T_INT, classes, COSTS, "classes (default 10)"),
-    F("log-every", T_INT, log_every, FIT, "print a line every N steps when not on a terminal"),
+    F("log-every", T_INT, log_every, FIT | EVOLVE, "print a line every N steps (evolve: candidates) when not on a terminal"),
     F("val-batches", T_INT, val_batches, TRAIN, "validation batches per epoch (0 = all)"),
+    F("val-batches", T_INT, val_batches, EVOLVE, "validation batches per candidate (0 = all of the run's validation half)"),
     F("limit-steps", T_INT, limit_steps, FIT, "at most N steps per epoch (0 = all; for quick runs)"),
-    F("stop-after", T_INT, stop_after, FIT, "stop as if interrupted after N steps of this invocation (0 = never)"),
+    F("stop-after", T_INT, stop_after, FIT | EVOLVE, "stop as if interrupted after N steps (evolve: candidates) of this invocation (0 = never)"),
+    F("population", T_INT, population, EVOLVE, "candidates per generation (the first: random)"),
+    F("generations", T_INT, generations, EVOLVE, "generations after the random first one"),
+    F("top", T_INT, top, EVOLVE, "the best candidates so far that parent each generation"),
+    F("mutations", T_INT, mutations, EVOLVE, "mutants per generation"),
+    F("crossovers", T_INT, crossovers, EVOLVE, "crossovers per generation"),
+    F("mutation-prob", T_FLOAT, mutation_prob, EVOLVE, "probability that a mutation redraws a choice"),
+    F("bn-batches", T_INT, bn_batches, EVOLVE, "training batches that recalibrate each candidate's BN statistics (0 = none)"),
+    F("max-params", T_STR, max_params, EVOLVE, "keep only candidates with at most this many parameters (e.g. 250000, 0.25M)"),
+    F("max-madds", T_STR, max_madds, EVOLVE, "... at most this many multiply-adds per image (e.g. 40M)"),
+    F("max-latency", T_FLOAT, max_latency, EVOLVE, "... at most this latency in ms (needs --latency-table)"),
+    F("latency-table", T_STR, latency_table, EVOLVE, "JSON {\"<choice>\": {\"<candidate>\": ms}, \"fixed\": ms}"),
+    F("random", T_INT, random_n, EVOLVE, "random search instead: N random candidates under the same limits"),
 };
 #undef F
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
@@ -70,7 +85,7 @@ static unsigned char given[N_FLAGS];
 
 static const char *cmd_name(os_command c)
 {
-    static const char *n[] = {"train", "retrain", "eval", "export", "costs"};
+    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "evolve"};
     return n[c];
 }
 
@@ -107,6 +122,19 @@ void os_config_defaults(os_config *c, os_command cmd)
     c->max_skip = -1;
     set_strategy_defaults(c);
     c->log_every = 50;
+    if (cmd == OS_CMD_EVOLVE) {
+        /* SPOS's search (REFERENCE.md §7) */
+        c->population = 50;
+        c->generations = 20;
+        c->top = 10;
+        c->mutations = 25;
+        c->crossovers = 25;
+        c->mutation_prob = 0.1f;
+        c->bn_batches = 10;
+        c->log_every = 10;
+        c->threads = 0;
+        return;
+    }
     if (cmd == OS_CMD_RETRAIN) {
         /* DARTS evaluation protocol (cnn/train.py) */
         c->epochs = 600;
@@ -306,9 +334,6 @@ static int applies(const os_config *c, const flag *f)
         return (feat & OS_SPACE_DROP_PATH) != 0;
     if (!strcmp(f->name, "max-skip"))
         return (feat & OS_SPACE_MAX_SKIP) != 0;
-    const os_strategy *s = strategy_of(c);
-    if (!strcmp(f->name, "val-batches") || !strcmp(f->name, "train-portion"))
-        return !s || s->uses_arch_split;
     return 1;
 }
 
@@ -339,11 +364,11 @@ int os_config_from_json(os_config *c, const cJSON *j)
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command");
     if (cmd) {
         int k = -1;
-        for (int i = 0; i <= OS_CMD_COSTS; i++)
+        for (int i = 0; i <= OS_CMD_EVOLVE; i++)
             if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, cmd_name((os_command)i)))
                 k = i;
         if (k < 0)
-            return os_error("config: key 'command' must be one of train, retrain, eval, export");
+            return os_error("config: key 'command' must be one of train, retrain, eval, export, costs, evolve");
         c->cmd = (os_command)k;
     }
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "strategy");

@@ -20,6 +20,7 @@ static void usage(FILE *f)
             "  eval        test loss and accuracy of a trained run (--run DIR)\n"
             "  export      write a search run's architecture to DIR/arch.json (--run DIR)\n"
             "  costs       parameters and multiply-adds of every candidate (--space) or of a child (--arch)\n"
+            "  evolve      search a trained single-path supernet (spos, random) by evolution (--run DIR)\n"
             "  spaces      list the search spaces\n"
             "  strategies  list the one-shot strategies\n\n"
             "quick start:  oneshot train --space cifar_cell --strategy darts --epochs 5 --subset 500\n");
@@ -81,6 +82,8 @@ int main(int argc, char **argv)
                 os_config_usage(OS_CMD_EXPORT);
             else if (!strcmp(cmd, "costs"))
                 os_config_usage(OS_CMD_COSTS);
+            else if (!strcmp(cmd, "evolve"))
+                os_config_usage(OS_CMD_EVOLVE);
             else
                 usage(stderr);
             return 0;
@@ -106,9 +109,11 @@ int main(int argc, char **argv)
         c = OS_CMD_EXPORT;
     else if (!strcmp(cmd, "costs"))
         c = OS_CMD_COSTS;
+    else if (!strcmp(cmd, "evolve"))
+        c = OS_CMD_EVOLVE;
     else {
         fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, "
-                        "spaces, strategies\n", cmd);
+                        "evolve, spaces, strategies\n", cmd);
         return 2;
     }
     os_config cfg;
@@ -170,5 +175,7 @@ int main(int argc, char **argv)
     }
     if (c == OS_CMD_COSTS)
         return os_cmd_costs(&cfg);
+    if (c == OS_CMD_EVOLVE)
+        return os_cmd_evolve(&cfg);
     return c == OS_CMD_EVAL ? os_cmd_eval(&cfg) : os_cmd_export(&cfg);
 }
