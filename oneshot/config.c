@@ -31,10 +31,12 @@ typedef struct {
 static const flag flags[] = {
     F("space", T_STR, space, TRAIN | RETRAIN | COSTS, "search space (see `oneshot spaces`)"),
     F("strategy", T_STR, strategy, TRAIN, "one-shot strategy (see `oneshot strategies`)"),
-    F("data", T_STR, data, FIT | EVAL | EVOLVE, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
-    F("format", T_STR, format, FIT | EVAL | EVOLVE, "cifar10 | cifar100 | idx | folder (default: detect)"),
+    F("data", T_STR, data, FIT | EVAL, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
+    F("format", T_STR, format, FIT | EVAL, "cifar10 | cifar100 | idx | folder (default: detect)"),
     F("out", T_STR, out, FIT, "run directory (default: runs/<command>-<space>-<time>)"),
     F("resume", T_STR, resume, FIT, "continue the run in this directory where it stopped"),
+    F("data", T_STR, data, EVOLVE, "the run's dataset directory, if it moved (default: the run's)"),
+    F("format", T_STR, format, EVOLVE, "its format, if it changed (default: the run's)"),
     F("out", T_STR, out, EVOLVE, "where evolution.jsonl, arch.json and the evolution's state go (default: the run directory)"),
     F("run", T_STR, run, EVAL | EXPORT | EVOLVE, "the run directory to read"),
     F("arch", T_STR, arch, RETRAIN | COSTS, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
@@ -44,7 +46,7 @@ static const flag flags[] = {
     F("channels", T_INT, channels, FIT | COSTS, "initial channels"),
     F("subset", T_INT, subset, FIT, "use only the first N training images of each class (0 = all)"),
     F("test-subset", T_INT, max_per_class_test, FIT | EVAL, "use only the first N test images of each class (0 = all)"),
-    F("seed", T_INT, seed, FIT | EVOLVE, "random seed"),
+    F("seed", T_INT, seed, FIT | EVOLVE, "random seed (evolve: of the search, default 2)"),
     F("threads", T_INT, threads, FIT | EVAL | EVOLVE, "CPU threads (0 = all cores)"),
     F("train-portion", T_FLOAT, train_portion, TRAIN, "fraction of the training set that trains weights (rest: architecture)"),
     F("lr", T_FLOAT, lr, FIT, "weight learning rate (SGD)"),
@@ -66,13 +68,13 @@ static const flag flags[] = {
     F("val-batches", T_INT, val_batches, EVOLVE, "validation batches per candidate (0 = all of the run's validation half)"),
     F("limit-steps", T_INT, limit_steps, FIT, "at most N steps per epoch (0 = all; for quick runs)"),
     F("stop-after", T_INT, stop_after, FIT | EVOLVE, "stop as if interrupted after N steps (evolve: candidates) of this invocation (0 = never)"),
-    F("population", T_INT, population, EVOLVE, "candidates per generation (the first: random)"),
-    F("generations", T_INT, generations, EVOLVE, "generations after the random first one"),
-    F("top", T_INT, top, EVOLVE, "the best candidates so far that parent each generation"),
-    F("mutations", T_INT, mutations, EVOLVE, "mutants per generation"),
-    F("crossovers", T_INT, crossovers, EVOLVE, "crossovers per generation"),
-    F("mutation-prob", T_FLOAT, mutation_prob, EVOLVE, "probability that a mutation redraws a choice"),
-    F("bn-batches", T_INT, bn_batches, EVOLVE, "training batches that recalibrate each candidate's BN statistics (0 = none)"),
+    F("population", T_INT, population, EVOLVE, "candidates per generation, the first all random (default 50)"),
+    F("generations", T_INT, generations, EVOLVE, "generations after the random first one (default 20)"),
+    F("top", T_INT, top, EVOLVE, "the best candidates so far that parent each generation (default 10)"),
+    F("mutations", T_INT, mutations, EVOLVE, "mutants per generation (default 25)"),
+    F("crossovers", T_INT, crossovers, EVOLVE, "crossovers per generation (default 25)"),
+    F("mutation-prob", T_FLOAT, mutation_prob, EVOLVE, "probability that a mutation redraws a choice (default 0.1)"),
+    F("bn-batches", T_INT, bn_batches, EVOLVE, "training batches that recalibrate each candidate's BN statistics (0 = none; default 10)"),
     F("max-params", T_STR, max_params, EVOLVE, "keep only candidates with at most this many parameters (e.g. 250000, 0.25M)"),
     F("max-madds", T_STR, max_madds, EVOLVE, "... at most this many multiply-adds per image (e.g. 40M)"),
     F("max-latency", T_FLOAT, max_latency, EVOLVE, "... at most this latency in ms (needs --latency-table)"),
@@ -183,7 +185,7 @@ void os_config_usage(os_command cmd)
         const os_strategy *s = os_strategy_at(i);
         char buf[4096];
         os_options_help(s->options, s->n_options, buf, sizeof buf);
-        fprintf(stderr, "\n%s options (--strategy %s):\n%s", s->name, s->name, buf);
+        fprintf(stderr, "\n%s options (--strategy %s):\n%s", s->name, s->name, s->n_options ? buf : "  (none)\n");
     }
 }
 

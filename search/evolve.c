@@ -80,7 +80,7 @@ static int seen(const os_evolution *e, const os_arch *p, int n_new)
 }
 
 /* accept p as the next pending candidate when it is legal */
-static int propose(os_evolution *e, os_arch *p, int origin, int *n_new, int cap)
+static int propose(os_evolution *e, os_arch *p, int origin, int *n_new)
 {
     os_path_cost c;
     os_path_cost_of(e->ps, p, &c);
@@ -94,7 +94,6 @@ static int propose(os_evolution *e, os_arch *p, int origin, int *n_new, int cap)
     r->origin = origin;
     r->cost = c;
     r->acc = r->loss = NAN;
-    (void)cap;
     return 1;
 }
 
@@ -141,20 +140,20 @@ static void new_generation(os_evolution *e)
         for (long t = 0; got < s->mutations && t < 10L * s->mutations; t++) {
             const os_arch *parent = &order[os_rng_below(&e->rng, (uint32_t)top)]->path;
             os_path_mutate(e->ps, &e->rng, s->mutation_prob, parent, &p);
-            got += propose(e, &p, OS_EVO_MUTATION, &n, want);
+            got += propose(e, &p, OS_EVO_MUTATION, &n);
         }
         got = 0;
         for (long t = 0; got < s->crossovers && t < 10L * s->crossovers; t++) {
             const os_arch *a = &order[os_rng_below(&e->rng, (uint32_t)top)]->path;
             const os_arch *b = &order[os_rng_below(&e->rng, (uint32_t)top)]->path;
             os_path_crossover(e->ps, &e->rng, a, b, &p);
-            got += propose(e, &p, OS_EVO_CROSSOVER, &n, want);
+            got += propose(e, &p, OS_EVO_CROSSOVER, &n);
         }
         free(order);
     }
     for (long t = 0; n < want && t < 100L * want; t++) {
         os_path_sample(e->ps, &e->rng, &p);
-        propose(e, &p, OS_EVO_RANDOM, &n, want);
+        propose(e, &p, OS_EVO_RANDOM, &n);
     }
     os_arch_free(&p);
     e->n_pending = n;
