@@ -174,8 +174,13 @@ static int open_run(evo *v)
     v->val = (source){v->val_l, d->xb, d->yb};
     char desc[700];
     os_dataset_describe(&d->train, desc, sizeof desc);
-    printf("data: %s\n      %d images recalibrate BN (%d batches a candidate), %d validate (%s)\n", desc, d->n_w,
-           c->bn_batches, d->n_a, c->val_batches > 0 ? "some batches" : "all");
+    int nb = os_loader_batches_per_epoch(v->recal_l), nv = os_loader_batches_per_epoch(v->val_l);
+    nb = c->bn_batches < nb ? c->bn_batches : nb;
+    nv = c->val_batches > 0 && c->val_batches < nv ? c->val_batches : nv;
+    printf("data: %s\n      BN recalibration: %d batches of %d from the run's %d weight images; validation: %d "
+           "batches from its %d architecture images\n", desc, nb, batch, d->n_w, nv, d->n_a);
+    if (c->bn_batches > 0 && nb < c->bn_batches)
+        printf("      (--bn-batches %d: only %d whole batches there)\n", c->bn_batches, nb);
 
     os_space_opts so = {.cells = rc->cells, .channels = rc->channels, .in_c = d->train.c, .in_h = d->train.h,
                         .in_w = d->train.w, .num_classes = d->train.num_classes, .seed = (uint64_t)rc->seed};
