@@ -18,6 +18,7 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define EXPORT (1u << OS_CMD_EXPORT)
 #define COSTS (1u << OS_CMD_COSTS)
 #define PLOT (1u << OS_CMD_PLOT)
+#define EVOLVE (1u << OS_CMD_EVOLVE)
 #define FIT (TRAIN | RETRAIN)
 
 /* On --resume a flag must keep the run's value (FIXED), may change (FREE:
@@ -47,16 +48,16 @@ static const flag flags[] = {
     F("force", T_BOOL, force, FIT, 0, 1, FREE, "with --out: remove the run in that directory and start over"),
     F("resume", T_STR, resume, FIT, 0, 0, FREE, "continue the run in this directory where it stopped"),
     F("out", T_STR, out, PLOT, 0, 0, FREE, "where the pictures go (default: RUN/plots; with --arch only: plots)"),
-    F("run", T_STR, run, EVAL | EXPORT | PLOT, 0, 0, FREE, "the run directory to read"),
+    F("run", T_STR, run, EVAL | EXPORT | PLOT | EVOLVE, 0, 0, FREE, "the run directory to read"),
     F("arch", T_STR, arch, RETRAIN | COSTS | PLOT, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
     F("epochs", T_INT, epochs, FIT, 1, BIG, FREE, "epochs"),
-    F("batch", T_INT, batch, FIT | EVAL, 1, 65536, FIXED, "batch size"),
+    F("batch", T_INT, batch, FIT | EVAL | EVOLVE, 1, 65536, FIXED, "batch size (evolve: default the run's)"),
     F("cells", T_INT, cells, FIT | COSTS, 1, 1000, FIXED, "cells (cifar_cell: in all; nb201: per stage)"),
     F("channels", T_INT, channels, FIT | COSTS, 1, 4096, FIXED, "initial channels"),
     F("subset", T_INT, subset, FIT, 0, BIG, FIXED, "use only the first N training images of each class (0 = all)"),
     F("test-subset", T_INT, max_per_class_test, FIT | EVAL, 0, BIG, FIXED, "use only the first N test images of each class (0 = all)"),
-    F("seed", T_INT, seed, FIT, 0, 2147483647, FIXED, "random seed"),
-    F("threads", T_INT, threads, FIT | EVAL, 0, 1024, WARN, "CPU threads (0 = all cores)"),
+    F("seed", T_INT, seed, FIT | EVOLVE, 0, 2147483647, FIXED, "random seed (evolve: of the search, default 2)"),
+    F("threads", T_INT, threads, FIT | EVAL | EVOLVE, 0, 1024, WARN, "CPU threads (0 = all cores)"),
     F("train-portion", T_FLOAT, train_portion, TRAIN, 0.01, 0.99, FIXED, "fraction of the training set that trains weights (rest: architecture)"),
     F("lr", T_FLOAT, lr, FIT, 1e-09, 1e6, FIXED, "weight learning rate (SGD)"),
     F("lr-min", T_FLOAT, lr_min, FIT, 0, 1e6, FIXED, "cosine schedule floor"),
@@ -72,11 +73,27 @@ static const flag flags[] = {
     F("flip", T_INT, flip, FIT, 0, 1, FIXED, "random horizontal flip (1/0)"),
     F("input", T_STR, input, COSTS, 0, 0, FREE, "input shape CxHxW (default 3x32x32)"),
     F("classes", T_INT, classes, COSTS, 1, 100000, FREE, "classes (default 10)"),
-    F("log-every", T_INT, log_every, FIT, 1, BIG, FREE, "print a line every N steps when not on a terminal"),
+    F("log-every", T_INT, log_every, FIT | EVOLVE, 1, BIG, FREE, "print a line every N steps (evolve: candidates) when not on a terminal"),
     F("val-batches", T_INT, val_batches, TRAIN, 0, BIG, FREE, "validation batches per epoch (0 = all)"),
     F("limit-steps", T_INT, limit_steps, FIT, 0, BIG, FREE, "at most N steps per epoch (0 = all; for quick runs)"),
-    F("stop-after", T_INT, stop_after, FIT, 0, BIG, FREE, "stop as if interrupted after N steps of this invocation (0 = never)"),
+    F("stop-after", T_INT, stop_after, FIT | EVOLVE, 0, BIG, FREE, "stop as if interrupted after N steps (evolve: candidates) of this invocation (0 = never)"),
     F("plots", T_INT, plots, FIT, 0, BIG, FREE, "redraw the run's pictures and report (DIR/plots) every N epochs (0 = never)"),
+    F("data", T_STR, data, EVOLVE, 0, 0, FREE, "the run's dataset directory, if it moved (default: the run's)"),
+    F("format", T_STR, format, EVOLVE, 0, 0, FREE, "its format, if it changed (default: the run's)"),
+    F("out", T_STR, out, EVOLVE, 0, 0, FREE, "where evolution.jsonl, arch.json and the evolution's state go (default: the run directory)"),
+    F("val-batches", T_INT, val_batches, EVOLVE, 0, BIG, FREE, "validation batches per candidate (0 = all of the run's validation half)"),
+    F("population", T_INT, population, EVOLVE, 1, 100000, FREE, "candidates per generation, the first all random (default 50)"),
+    F("generations", T_INT, generations, EVOLVE, 0, 100000, FREE, "generations after the random first one (default 20)"),
+    F("top", T_INT, top, EVOLVE, 1, 100000, FREE, "the best candidates so far that parent each generation (default 10)"),
+    F("mutations", T_INT, mutations, EVOLVE, 0, 100000, FREE, "mutants per generation (default 25)"),
+    F("crossovers", T_INT, crossovers, EVOLVE, 0, 100000, FREE, "crossovers per generation (default 25)"),
+    F("mutation-prob", T_FLOAT, mutation_prob, EVOLVE, 0, 1, FREE, "probability that a mutation redraws a choice (default 0.1)"),
+    F("bn-batches", T_INT, bn_batches, EVOLVE, 0, 100000, FREE, "training batches that recalibrate each candidate's BN statistics (0 = none; default 10)"),
+    F("max-params", T_STR, max_params, EVOLVE, 0, 0, FREE, "keep only candidates with at most this many parameters (e.g. 250000, 0.25M)"),
+    F("max-madds", T_STR, max_madds, EVOLVE, 0, 0, FREE, "... at most this many multiply-adds per image (e.g. 40M)"),
+    F("max-latency", T_FLOAT, max_latency, EVOLVE, 0, 1e9, FREE, "... at most this latency in ms (needs --latency-table)"),
+    F("latency-table", T_STR, latency_table, EVOLVE, 0, 0, FREE, "JSON {\"<choice>\": {\"<candidate>\": ms}, \"fixed\": ms}"),
+    F("random", T_INT, random_n, EVOLVE, 0, BIG, FREE, "random search instead: N random candidates under the same limits"),
 };
 #undef F
 #undef BIG
@@ -85,7 +102,7 @@ static unsigned char given[N_FLAGS];
 
 static const char *cmd_name(os_command c)
 {
-    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot"};
+    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve"};
     return n[c];
 }
 
@@ -123,6 +140,19 @@ void os_config_defaults(os_config *c, os_command cmd)
     set_strategy_defaults(c);
     c->log_every = 50;
     c->plots = 1;
+    if (cmd == OS_CMD_EVOLVE) {
+        /* SPOS's search (REFERENCE.md §7) */
+        c->population = 50;
+        c->generations = 20;
+        c->top = 10;
+        c->mutations = 25;
+        c->crossovers = 25;
+        c->mutation_prob = 0.1f;
+        c->bn_batches = 10;
+        c->log_every = 10;
+        c->threads = 0;
+        return;
+    }
     if (cmd == OS_CMD_RETRAIN) {
         /* DARTS evaluation protocol (cnn/train.py) */
         c->epochs = 600;
@@ -174,7 +204,7 @@ void os_config_usage(os_command cmd)
         const os_strategy *s = os_strategy_at(i);
         char buf[4096];
         os_options_help(s->options, s->n_options, buf, sizeof buf);
-        printf("\n%s options (--strategy %s):\n%s", s->name, s->name, buf);
+        printf("\n%s options (--strategy %s):\n%s", s->name, s->name, s->n_options ? buf : "  (none)\n");
     }
 }
 
@@ -329,9 +359,6 @@ static int applies(const os_config *c, const flag *f)
         return (feat & OS_SPACE_DROP_PATH) != 0;
     if (!strcmp(f->name, "max-skip"))
         return (feat & OS_SPACE_MAX_SKIP) != 0;
-    const os_strategy *s = strategy_of(c);
-    if (!strcmp(f->name, "val-batches") || !strcmp(f->name, "train-portion"))
-        return !s || s->uses_arch_split;
     return 1;
 }
 
@@ -411,11 +438,11 @@ int os_config_from_json(os_config *c, const cJSON *j)
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command");
     if (cmd) {
         int k = -1;
-        for (int i = 0; i <= OS_CMD_PLOT; i++)
+        for (int i = 0; i <= OS_CMD_EVOLVE; i++)
             if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, cmd_name((os_command)i)))
                 k = i;
         if (k < 0)
-            return os_error("config: key 'command' must be one of train, retrain, eval, export");
+            return os_error("config: key 'command' must be one of train, retrain, eval, export, costs, evolve");
         c->cmd = (os_command)k;
     }
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "strategy");

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
-typedef enum { OS_CMD_TRAIN, OS_CMD_RETRAIN, OS_CMD_EVAL, OS_CMD_EXPORT, OS_CMD_COSTS, OS_CMD_PLOT } os_command;
+typedef enum { OS_CMD_TRAIN, OS_CMD_RETRAIN, OS_CMD_EVAL, OS_CMD_EXPORT, OS_CMD_COSTS, OS_CMD_PLOT, OS_CMD_EVOLVE } os_command;
 
 typedef struct os_config {
     os_command cmd;
@@ -38,6 +38,10 @@ typedef struct os_config {
     int log_every, val_batches, limit_steps, max_per_class_test, stop_after;
     int force;                    /* --out: start over a run that is there */
     int plots;                    /* redraw the run's pictures every N epochs (0 = never) */
+    /* evolve (search/evolve.h) */
+    int population, generations, top, mutations, crossovers, bn_batches, random_n;
+    float mutation_prob, max_latency;
+    char max_params[32], max_madds[32], latency_table[512];
 } os_config;
 
 /* Defaults for a command (the default strategy's options included). */

@@ -20,7 +20,8 @@
 int os_cmd_train(os_config *c);   /* search (train) and retrain */
 int os_cmd_eval(os_config *c);
 int os_cmd_export(os_config *c);
-int os_cmd_costs(os_config *c);
-int os_cmd_plot(os_config *c);    /* pictures of a run and report.html (plot/plot.h) */   /* parameters and multiply-adds per candidate / of a child */
+int os_cmd_costs(os_config *c);   /* parameters and multiply-adds per candidate / of a child */
+int os_cmd_plot(os_config *c);    /* pictures of a run and report.html (plot/plot.h) */
+int os_cmd_evolve(os_config *c);  /* evolution / random search on a single-path supernet */
 
 #endif

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int mkdirs(const char *path)
+int os_mkdirs(const char *path)
 {
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -75,7 +75,7 @@ int os_run_dir(const os_config *c, char *dir, size_t n, int *created)
                                 "start it over with --force", dir, c->cmd == OS_CMD_TRAIN ? "train" : "retrain", dir);
             return c->force ? clear_run(dir) : 0;
         }
-        if (mkdirs(dir))
+        if (os_mkdirs(dir))
             return -1;
         *created = 1;
         return 0;
@@ -85,7 +85,7 @@ int os_run_dir(const os_config *c, char *dir, size_t n, int *created)
     time_t t = time(NULL);
     strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&t));
     snprintf(base, sizeof base, "runs/%s-%s-%s", c->cmd == OS_CMD_TRAIN ? "search" : "retrain", c->space, ts);
-    if (mkdirs("runs"))
+    if (os_mkdirs("runs"))
         return -1;
     for (int k = 1; k < 10000; k++) {
         if (k == 1)

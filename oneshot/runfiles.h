@@ -17,6 +17,8 @@ typedef struct os_epoch_record {
  * error pointing to --resume, unless --force (which removes the run's
  * files). *created says whether this call made the directory. */
 int os_run_dir(const os_config *c, char *dir, size_t n, int *created);
+/* mkdir -p; 0 or -1 with os_error() naming the directory. */
+int os_mkdirs(const char *path);
 /* Lock DIR against a second process (flock on DIR/.lock, which holds the
  * pid): the fd, or -1 with os_error() naming the holder's pid. */
 int os_run_lock(const char *dir);

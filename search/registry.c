@@ -7,7 +7,9 @@
 
 #define STRATEGIES(X) \
     X(darts)          \
-    X(gdas)
+    X(gdas)           \
+    X(spos)           \
+    X(random)
 
 #define DECLARE(n) extern const os_strategy os_strategy_##n;
 STRATEGIES(DECLARE)

@@ -56,6 +56,9 @@ typedef struct os_strategy {
     size_t options_size;       /* sizeof its options struct */
     int default_epochs;        /* the paper's epochs; 0 = the trainer's default */
     int uses_arch_split;       /* step() reads the validation batch */
+    int single_path;           /* trains one uniformly sampled path a step
+                                  (search/path.h): its supernet can be
+                                  evolved (oneshot evolve) */
 
     /* 0, or -1 with os_error(). `options` is copied or read, not kept. */
     int (*create)(const os_search_env *env, const void *options, void **state);

@@ -204,6 +204,16 @@ typedef struct os_space {
     int (*from_nni)(const struct cJSON *dict, struct os_arch *child);
     /* Optional. Named architectures, NULL-terminated (for help texts). */
     const char *const *named;
+    /* Optional, for single-path search (search/path.h: spos, random,
+     * evolve). When a supernet path (one candidate per choice) is not
+     * itself a child, the groups of layer choices of which exactly keep[g]
+     * run a candidate other than `none`, the others `none`: then every
+     * sampled, mutated or crossed path is one of the space's children and
+     * derive() returns that child. Fills group[i] for each of the
+     * supernet's choices (-1: not in a group) and keep[g] (room for
+     * n_choices groups); returns the number of groups. cifar_cell: the
+     * edges into each node, 2 kept. NULL: no groups (nb201). */
+    int (*path_groups)(const os_net *supernet, int *group, int *keep);
 } os_space;
 
 const os_space *os_space_find(const char *name);

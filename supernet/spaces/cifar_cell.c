@@ -383,6 +383,27 @@ static void cifar_cell_describe(const os_arch *child, cJSON *root)
     cJSON_AddStringToObject(root, "genotype", text);
 }
 
+/* single-path search: of the edges into a node, two run an op, the others
+ * none (a path is then a DARTS child: the node sums its two inputs' ops) */
+static int cifar_cell_path_groups(const os_net *net, int *group, int *keep)
+{
+    for (int i = 0; i < net->n_choices; i++)
+        group[i] = -1;
+    int g = 0;
+    for (int t = 0; t < 2; t++)
+        for (int node = 2; node < 2 + OS_CELL_NODES; node++, g++) {
+            keep[g] = 2;
+            for (int j = 0; j < node; j++) {
+                char label[OS_LABEL_MAX];
+                snprintf(label, sizeof label, "%s/edge_%d_%d", os_cell_type_names[t], node, j);
+                int ci = os_net_find_choice(net, label);
+                if (ci >= 0)
+                    group[ci] = g;
+            }
+        }
+    return g;
+}
+
 static const char *const cifar_cell_named[] = {"darts-v1", "darts-v2", NULL};
 
 const os_space os_space_cifar_cell = {
@@ -396,4 +417,5 @@ const os_space os_space_cifar_cell = {
     .describe = cifar_cell_describe,
     .from_nni = cifar_cell_from_nni,
     .named = cifar_cell_named,
+    .path_groups = cifar_cell_path_groups,
 };
