@@ -10,7 +10,7 @@
 #include "tests/test_util.h"
 #include "tests/cli_util.h"
 
-#define NET "--cells 3 --channels 4 --batch 8 --threads 1 --log-every 1"
+#define NET "--cells 3 --channels 4 --batch 8 --threads 1 --log-every 1 --cutout 0"
 
 static void setup(char *dir, size_t n)
 {

@@ -26,7 +26,8 @@
 #include "supernet/darts_ops.h"
 #include "supernet/genotype.h"
 
-#define NET "--cells 3 --channels 4 --batch 8 --threads 1 --log-every 1"
+/* 8x8 images: no cutout (the retrain default, 16, would erase every image) */
+#define NET "--cells 3 --channels 4 --batch 8 --threads 1 --log-every 1 --cutout 0"
 
 /* a temp dir with data/ (8x8) in it */
 static void setup_run_dir(char *dir, size_t n)
@@ -404,7 +405,7 @@ Test(oneshot, retrain_then_eval_and_wrong_resume_command, .timeout = 120)
     free(out);
     /* an nb201 child from an arch string, retrained and evaluated */
     cr_assert_eq(cu_run(dir, "n", NULL, "retrain --space nb201 --arch |nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2| "
-                        "--data %s/data --cells 1 --channels 4 --batch 8 --threads 1 --epochs 1 --out %s/n", dir, dir), 0);
+                        "--data %s/data --cells 1 --channels 4 --batch 8 --threads 1 --cutout 0 --epochs 1 --out %s/n", dir, dir), 0);
     cr_expect_eq(cu_run(dir, "ne", NULL, "eval --run %s/n --data %s/data --threads 1", dir, dir), 0);
     /* a retrain run is not resumed by `train`, nor a search run by `retrain` */
     cr_expect_eq(cu_run(dir, "w", NULL, "train --resume %s/r", dir), 2);

@@ -461,7 +461,7 @@ Test(plot, train_refreshes_pictures)
     free(rep);
     /* retrain with --plots 0 draws nothing */
     cr_assert_eq(cu_run(dir, "r", NULL,
-                        "retrain --arch darts-v2 --data %s/data --cells 3 --channels 4 --batch 8 --threads 1 "
+                        "retrain --arch darts-v2 --data %s/data --cells 3 --channels 4 --batch 8 --threads 1 --cutout 0 "
                         "--epochs 1 --plots 0 --out %s/r", dir, dir), 0);
     cr_expect(!exists(dir, "r/plots"));
     /* and a retrain run's report, on demand: its curves say test, not validation */
