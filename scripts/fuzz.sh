@@ -28,6 +28,10 @@ src_of() {
   esac
 }
 mkdir -p "$out/obj"
+if ! printf '#include <omp.h>\n' | $CC -fopenmp -x c -fsyntax-only - 2>/dev/null; then
+  echo "fuzz: $CC cannot compile OpenMP code (no omp.h): apt-get install libomp-14-dev" >&2
+  exit 2
+fi
 # stb_image 2.27, on a PNG whose first IDAT chunk is empty, computes NULL + 0
 # and calls memcpy(NULL, src, 0) (fuzz/regress/image/png-empty-first-idat*):
 # undefined in C, harmless (nothing is read or written through the pointer).
