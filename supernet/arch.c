@@ -457,7 +457,7 @@ int os_arch_load(const char *src, const char *space, const os_space **sp, os_arc
     buf[len] = 0;
     if (strspn(buf, " \t\r\n") == len) {
         free(buf);
-        return os_error("%s: empty file: give arch.json or an NNI label dict", src);
+        return os_error("%s: malformed JSON: the file is empty (give arch.json or an NNI label dict)", src);
     }
     int rc = os_arch_parse_json(buf, src, space, sp, child);
     free(buf);

@@ -73,7 +73,7 @@ Test(arch_file, empty_binary_and_malformed, .init = setup, .fini = teardown)
     const os_space *sp;
     os_arch a;
     du_write(dir, "empty.json", " \n", 2, 0);
-    DU_EXPECT_ERROR(os_arch_load(fpath("empty.json"), NULL, &sp, &a), "empty.json: empty file");
+    DU_EXPECT_ERROR(os_arch_load(fpath("empty.json"), NULL, &sp, &a), "empty.json: malformed JSON: the file is empty");
     du_write(dir, "zero.json", "{\"a\0\": 1}", 9, 0);
     DU_EXPECT_ERROR(os_arch_load(fpath("zero.json"), NULL, &sp, &a), "zero.json: not a text file");
     const char *bad = "{\"space\": \"nb201\",\n  \"arch\": {\"cell/0_1\": }}";
