@@ -502,7 +502,7 @@ Test(export, bad_cifar_cell_architectures)
     du_tmpdir(dir, sizeof dir);
     char *t;
     EXPECT_BAD_ARCH(dir, "{\"normal/op_2_0\": \"sep_conv_3x3\",", "malformed JSON");
-    EXPECT_BAD_ARCH(dir, "", "empty file");
+    EXPECT_BAD_ARCH(dir, "", "malformed JSON", "empty");
     EXPECT_BAD_ARCH(dir, "[1, 2]", "expected a JSON object");
     EXPECT_BAD_ARCH(dir, (t = v2_with("normal/op_6_0", "\"sep_conv_3x3\"")), "unknown key 'normal/op_6_0'");
     free(t);
