@@ -13,7 +13,7 @@
 #   make uninstall  removes what make install put there (same PREFIX, DESTDIR)
 #   make bench      microbenchmarks
 #   make demo       a short real DARTS search on Fashion-MNIST
-#   make fuzz       libFuzzer runs of the dataset readers (FUZZ_SECONDS=60 each)
+#   make fuzz       libFuzzer runs of the readers: datasets, checkpoints, architectures (FUZZ_SECONDS=60 each)
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3 -march=native
@@ -155,7 +155,7 @@ demo:
 	$(MAKE) $(BUILD)/oneshot
 	scripts/demo.sh
 
-# libFuzzer harnesses of the dataset readers, FUZZ_SECONDS each, one at a time.
+# libFuzzer harnesses of the readers (datasets, checkpoints, architectures), FUZZ_SECONDS each, one at a time.
 FUZZ_SECONDS ?= 60
 fuzz:
 	@scripts/deps.sh fuzz

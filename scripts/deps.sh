@@ -12,7 +12,7 @@ case "${1:-build}" in
   demo)  need="$need dataset-fashion-mnist" ;;
   # make example-check: pkg-config (above) and the examples' default data
   example) need="$need dataset-fashion-mnist" ;;
-  fuzz)  need="$need clang libclang-rt-14-dev" ;;
+  fuzz)  need="$need clang libclang-rt-14-dev libomp-14-dev" ;;
   ref)   need="$need python3-torch python3-numpy" ;;
   bench) need="$need libcriterion-dev" ;;
 esac
