@@ -219,3 +219,23 @@ Test(cli_safety, a_full_stdout_is_an_error)
     st = system(cmd);
     cr_expect_eq(WEXITSTATUS(st), 1);
 }
+
+/* the issue's case: retrain darts-v2 on data whose test images have another
+ * shape used to print an accuracy; now it stops, naming both files */
+Test(cli_safety, a_test_split_of_another_shape_is_refused, .timeout = 60)
+{
+    char dir[256], d[300];
+    cu_tmpdir(dir, sizeof dir);
+    snprintf(d, sizeof d, "%s/mixed", dir);
+    cr_assert_eq(mkdir(d, 0755), 0);
+    uint8_t lab[16];
+    for (int i = 0; i < 16; i++)
+        lab[i] = (uint8_t)(i % 2);
+    du_write_idx(d, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 16, 8, 8, lab, 0);
+    du_write_idx(d, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 8, 4, 4, lab, 0);
+    int rc = cu_run(dir, "r", NULL, "retrain --arch darts-v2 --data %s " NET " --epochs 1 --out %s/r", d, dir);
+    cr_expect_eq(rc, 1, "exit %d", rc);
+    CU_EXPECT_STDERR(dir, "r", "the test images are", "1x4x4", "1x8x8", "t10k-images-idx3-ubyte",
+                     "train-images-idx3-ubyte");
+    du_rmtree(dir);
+}
