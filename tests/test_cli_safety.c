@@ -239,3 +239,31 @@ Test(cli_safety, a_test_split_of_another_shape_is_refused, .timeout = 60)
                      "train-images-idx3-ubyte");
     du_rmtree(dir);
 }
+
+/* a damaged checkpoint (one byte of a tensor flipped) is refused by resume
+ * and eval, naming the tensor; the file is left as it was */
+Test(cli_safety, a_damaged_checkpoint_is_refused, .timeout = 120)
+{
+    char dir[256], run[512], ck[600];
+    setup(dir, sizeof dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    cr_assert_eq(cu_run(dir, "a", NULL, "train --data %s/data " NET " --epochs 1 --out %s", dir, run), 0);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", run);
+    /* the last byte of the file is tensor data */
+    FILE *f = fopen(ck, "r+b");
+    cr_assert(f);
+    cr_assert_eq(fseek(f, -1, SEEK_END), 0);
+    int c = fgetc(f);
+    cr_assert_eq(fseek(f, -1, SEEK_END), 0);
+    fputc(c ^ 0x40, f);
+    fclose(f);
+    cr_expect_eq(cu_run(dir, "r", NULL, "train --resume %s --epochs 2", run), 1);
+    CU_EXPECT_STDERR(dir, "r", "CRC32", "tensor '");
+    cr_expect_eq(cu_run(dir, "e", NULL, "eval --run %s --data %s/data --threads 1", run, dir), 1);
+    CU_EXPECT_STDERR(dir, "e", "CRC32");
+    int n;
+    cJSON **m = cu_metrics(run, &n);
+    cr_expect_eq(n, 1, "a refused resume appended metrics");
+    cu_free_metrics(m, n);
+    du_rmtree(dir);
+}
