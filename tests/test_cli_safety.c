@@ -73,7 +73,7 @@ Test(cli_safety, default_run_names_never_collide, .timeout = 120)
     setup(dir, sizeof dir);
     /* two runs in the same second get two directories */
     for (int i = 0; i < 2; i++) {
-        char tag[8];
+        char tag[16];
         snprintf(tag, sizeof tag, "r%d", i);
         cr_assert_eq(cu_run(dir, tag, NULL, "train --data %s/data " NET " --epochs 1 --limit-steps 1", dir), 0);
     }
