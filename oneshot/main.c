@@ -183,8 +183,9 @@ static int run_command(int argc, char **argv)
     }
     /* a relative --data would not be found from another directory (eval, resume) */
     char abs[PATH_MAX];
-    if (cfg.data[0] && realpath(cfg.data, abs) && strlen(abs) < sizeof cfg.data)
-        snprintf(cfg.data, sizeof cfg.data, "%s", abs);
+    size_t alen;
+    if (cfg.data[0] && realpath(cfg.data, abs) && (alen = strlen(abs)) < sizeof cfg.data)
+        memcpy(cfg.data, abs, alen + 1);
     if (c == OS_CMD_TRAIN || c == OS_CMD_RETRAIN) {
         if (!cfg.resume[0])
             os_config_finish(&cfg); /* strategy defaults for what was not given */
