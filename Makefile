@@ -81,9 +81,11 @@ $(BUILD)/liboneshot.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# liboneshot.so -> liboneshot.so.0 -> liboneshot.so.0.1.0; no undefined symbol left.
-$(LIB_SO): $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,liboneshot.so.$(SOVERSION) -Wl,-z,defs $^ -o $@ $(LDLIBS)
+# liboneshot.so -> liboneshot.so.0 -> liboneshot.so.0.1.0; no undefined symbol
+# left; it exports the oneshot_* API only (oneshot.map, a linker version script).
+$(LIB_SO): $(LIB_OBJ) oneshot.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,liboneshot.so.$(SOVERSION) -Wl,-z,defs \
+	    -Wl,--version-script=oneshot.map $(LIB_OBJ) -o $@ $(LDLIBS)
 
 $(BUILD)/liboneshot.so: $(LIB_SO)
 	ln -sf liboneshot.so.$(VERSION) $(BUILD)/liboneshot.so.$(SOVERSION)

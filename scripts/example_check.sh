@@ -29,6 +29,12 @@ echo "example-check: cflags: $cflags"
 echo "example-check: libs:   $libs"
 echo "example-check: static: $slibs"
 
+# The shared library exports the public API only (oneshot.map).
+so=$(readlink -f "$prefix/lib/liboneshot.so") || fail "no $prefix/lib/liboneshot.so"
+other=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^oneshot_/ && $3 !~ /^ONESHOT_/ {print $3}' | head -5)
+[ -z "$other" ] || fail "$so exports symbols outside the API: $other"
+nm -D --defined-only "$so" | grep -q ' T oneshot_ctx_new' || fail "$so does not export oneshot_ctx_new"
+
 mkdir -p "$out"
 for h in "$prefix"/include/*.h; do
   [ -e "$h" ] || fail "no header in $prefix/include"
