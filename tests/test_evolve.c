@@ -438,6 +438,15 @@ static void end_to_end(const char *space)
     cr_expect_eq(count_lines(lr), 7);
     cr_expect(!strstr(lr, "mutation") && !strstr(lr, "crossover"));
     free(lr);
+    /* a batch larger than the run's, and larger than two test batches (the
+     * test split of 4 images once sized evolve's buffers: a heap overflow) */
+    cr_assert_eq(cu_run(dir, "rb", NULL, "evolve --run %s/run --random 3 --batch 16 --bn-batches 2 --threads 1 --out %s/rb",
+                        dir, dir),
+                 0);
+    snprintf(rd, sizeof rd, "%s/rb", dir);
+    lr = cu_slurp2(rd, "evolution.jsonl");
+    cr_expect_eq(count_lines(lr), 3);
+    free(lr);
     du_rmtree(dir);
 }
 
