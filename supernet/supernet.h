@@ -191,6 +191,9 @@ enum {
     OS_SPACE_AUX_HEAD  = 1u << 0,  /* the child has an auxiliary head (--auxiliary-weight) */
     OS_SPACE_DROP_PATH = 1u << 1,  /* the child uses drop-path (--drop-path) */
     OS_SPACE_MAX_SKIP  = 1u << 2,  /* derive honours os_derive_opts.max_skip */
+    OS_SPACE_DEPTH_LABELS = 1u << 3, /* the child's labels depend on --cells: child_template
+                                        is the default depth's; a shallower net's labels are
+                                        a prefix of it (enas_macro) */
 };
 
 /* A search space. Two forms of an architecture (supernet/arch.h):

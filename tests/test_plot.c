@@ -196,6 +196,8 @@ Test(plot, every_space_draws_checked_pictures)
             stems[n++] = "cell-reduce";
         } else if (!strcmp(sp->name, "nb201")) {
             stems[n++] = "cell";
+        } else if (!strcmp(sp->name, "enas_macro")) {
+            stems[n++] = "layers";
         } else {
             stems[n++] = os_plot_arch_drawer(sp->name) ? "cell-normal" : "arch";
         }
