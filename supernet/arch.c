@@ -328,8 +328,9 @@ int os_arch_parse_json(const char *text, const char *what, const char *space, co
             rc = child_from_dict(s, dict, what, child);
         } else {
             /* a bare NNI dict: the one space whose labels it matches; when
-             * none does, the error of the space that knows most of its keys */
-            int found = 0, best_known = -1;
+             * none does, the error of the space whose labels it matches best
+             * (fewest unknown keys plus missing labels; the first on ties) */
+            int found = 0, best_miss = -1;
             char first_err[1024] = "";
             for (int i = 0; i < os_space_count(); i++) {
                 os_arch a;
@@ -347,12 +348,13 @@ int os_arch_parse_json(const char *text, const char *what, const char *space, co
                 os_arch t;
                 os_arch_init(&t, os_space_at(i)->name);
                 os_space_at(i)->child_template(&t);
-                int known = 0;
-                for (const cJSON *it = dict->child; it; it = it->next)
+                int known = 0, keys = 0;
+                for (const cJSON *it = dict->child; it; it = it->next, keys++)
                     known += os_arch_find(&t, it->string) >= 0;
+                int miss = (keys - known) + (t.n - known);
                 os_arch_free(&t);
-                if (known > best_known) {
-                    best_known = known;
+                if (best_miss < 0 || miss < best_miss) {
+                    best_miss = miss;
                     snprintf(first_err, sizeof first_err, "%s", err);
                 }
             }

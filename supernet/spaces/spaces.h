@@ -5,4 +5,5 @@
 extern const os_space os_space_cifar_cell;
 extern const os_space os_space_nb201;
 extern const os_space os_space_enas_macro;
+extern const os_space os_space_enas_micro;
 #endif
