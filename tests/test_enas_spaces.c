@@ -222,3 +222,211 @@ Test(enas_macro, search_and_retrain_through_the_cli, .timeout = 300)
     CU_EXPECT_STDERR(dir, "b", "skip_1", "the layer itself");
     du_rmtree(dir);
 }
+
+/* ---- enas_micro ------------------------------------------------------------------------ */
+/* an architecture in NNI's ENAS labels: node i takes inputs a, b with ops */
+static char *micro_dict(int loose_chain)
+{
+    static const char *const ops[5] = {"skip_connect", "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3",
+                                       "max_pool_3x3"};
+    cJSON *j = cJSON_CreateObject();
+    for (int t = 0; t < 2; t++)
+        for (int node = 2; node < 7; node++)
+            for (int k = 0; k < 2; k++) {
+                char label[40];
+                snprintf(label, sizeof label, "%s/op_%d_%d", t ? "reduce" : "normal", node, k);
+                cJSON_AddStringToObject(j, label, ops[(node + k + t) % 5]);
+                snprintf(label, sizeof label, "%s/input_%d_%d", t ? "reduce" : "normal", node, k);
+                /* chain: every node reads the one before (only node 6 loose); else the cell inputs only */
+                int in = loose_chain ? (k ? node - 1 : 0) : k;
+                cJSON *a = cJSON_AddArrayToObject(j, label);
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(in));
+            }
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return txt;
+}
+
+Test(enas_micro, labels_order_and_src)
+{
+    const os_space *sp = os_space_find("enas_micro");
+    cr_assert(sp);
+    os_net net;
+    os_space_opts o = opts(3, 2, NULL);
+    cr_assert_eq(sp->build(&net, &o), 0, "%s", os_last_error());
+    cr_expect_eq(net.n_choices, 40);
+    int at = 0;
+    for (int t = 0; t < 2; t++)
+        for (int node = 2; node < 7; node++)
+            for (int k = 0; k < 2; k++) {
+                char label[40];
+                snprintf(label, sizeof label, "%s/op_%d_%d", t ? "reduce" : "normal", node, k);
+                cr_expect_str_eq(net.choices[at].label, label);
+                cr_expect_eq(net.choices[at].n, 5);
+                cr_expect_str_eq(net.choices[at].names[0], "skip_connect");
+                cr_expect_str_eq(net.choices[at].names[4], "max_pool_3x3");
+                at++;
+                snprintf(label, sizeof label, "%s/input_%d_%d", t ? "reduce" : "normal", node, k);
+                const os_choice *c = &net.choices[at++];
+                cr_expect_str_eq(c->label, label);
+                cr_expect_eq(c->kind, OS_CHOICE_INPUT);
+                cr_expect_eq(c->n, node);
+                cr_expect_eq(c->k, 1);
+                cr_expect_eq(c->src[0], -1);
+                cr_expect_eq(c->src[1], -1);
+                for (int j = 2; j < node; j++) {
+                    char want[40];
+                    snprintf(want, sizeof want, "%s/op_%d_1", t ? "reduce" : "normal", j);
+                    cr_expect(c->src[j] >= 0 && !strcmp(net.choices[c->src[j]].label, want), "%s input %d", label,
+                              j);
+                }
+            }
+    os_net_free(&net);
+}
+
+static const os_tensor *weight(const os_net *net, const char *name)
+{
+    for (int i = 0; i < net->weights.n; i++)
+        if (!strcmp(net->weights.t[i]->name, name))
+            return net->weights.t[i];
+    return NULL;
+}
+
+Test(enas_micro, nni_dict_loads_and_the_child_concats_its_loose_ends)
+{
+    const os_space *sp = os_space_find("enas_micro");
+    for (int chain = 0; chain < 2; chain++) {
+        char *txt = micro_dict(chain);
+        const os_space *got;
+        os_arch a;
+        /* a bare NNI dict, no space given: only enas_micro has node 6 */
+        cr_assert_eq(os_arch_parse_json(txt, "nni.json", NULL, &got, &a), 0, "%s", os_last_error());
+        cr_expect_eq(got, sp);
+        os_net net;
+        os_space_opts o = opts(3, 2, &a);
+        cr_assert_eq(sp->build(&net, &o), 0, "%s", os_last_error());
+        cr_expect_eq(net.n_choices, 0);
+        /* chain: only node 6 is a loose end; cell inputs only: all 5 nodes are */
+        const os_tensor *w = weight(&net, "cells.0.final_conv");
+        cr_assert(w);
+        cr_expect_eq(w->shape[1], (chain ? 1 : 5) * 2, "final conv %s", os_shape_str(w));
+        os_tensor *x = os_tensor_new4(2, 1, 8, 8);
+        os_tensor_fill(x, 0.3f);
+        os_forward_ctx ctx = {.training = true};
+        os_tensor *y = net.forward(&net, x, &ctx, NULL);
+        cr_expect(y->shape[0] == 2 && y->shape[1] == 3);
+        for (int i = 0; i < 6; i++)
+            cr_expect(isfinite(y->data[i]));
+        os_step_reset();
+        os_net_free(&net);
+        /* exported again: the same NNI labels and values */
+        char *exp = os_arch_json(sp, &a, NULL);
+        cJSON *e = cJSON_Parse(exp), *in = cJSON_Parse(txt);
+        cr_expect(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(e, "arch"), in, 1), "%s\n%s", exp, txt);
+        cJSON_Delete(e);
+        cJSON_Delete(in);
+        free(exp);
+        os_arch_free(&a);
+        free(txt);
+    }
+    /* bad: an input that is the node itself, NNI's width / depth keys */
+    char *txt = micro_dict(1);
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    cJSON *bad = cJSON_CreateArray();
+    cJSON_AddItemToArray(bad, cJSON_CreateNumber(4));
+    cJSON_ReplaceItemInObjectCaseSensitive(j, "reduce/input_4_1", bad);
+    txt = cJSON_PrintUnformatted(j);
+    const os_space *got;
+    os_arch a;
+    cr_expect_eq(os_arch_parse_json(txt, "nni.json", "enas_micro", &got, &a), -1);
+    cr_expect(strstr(os_last_error(), "reduce/input_4_1") && strstr(os_last_error(), "out of range 0..3"), "%s",
+              os_last_error());
+    free(txt);
+    cJSON_ReplaceItemInObjectCaseSensitive(j, "reduce/input_4_1", cJSON_Parse("[3]"));
+    cJSON_AddNumberToObject(j, "depth", 8);
+    txt = cJSON_PrintUnformatted(j);
+    cr_expect_eq(os_arch_parse_json(txt, "nni.json", "enas_micro", &got, &a), -1);
+    cr_expect(strstr(os_last_error(), "'depth'") && strstr(os_last_error(), "--cells 8"), "%s", os_last_error());
+    free(txt);
+    cJSON_Delete(j);
+}
+
+/* the supernet's cell output reads the loose ends of this forward's path
+ * only: changing the final conv's slice of a node another node takes
+ * changes nothing, the slice of a loose end changes the output */
+Test(enas_micro, supernet_output_reads_the_loose_ends_of_the_path)
+{
+    const os_space *sp = os_space_find("enas_micro");
+    os_net net;
+    os_space_opts o = opts(3, 2, NULL);
+    cr_assert_eq(sp->build(&net, &o), 0, "%s", os_last_error());
+    char *txt = micro_dict(1); /* a chain: nodes 2..5 used, 6 loose */
+    os_arch child;
+    const os_space *got;
+    cr_assert_eq(os_arch_parse_json(txt, "t", "enas_micro", &got, &child), 0, "%s", os_last_error());
+    free(txt);
+    os_arch path;
+    os_arch_of_net(&net, &path);
+    for (int i = 0; i < path.n; i++)
+        path.c[i].chosen = child.c[os_arch_find(&child, path.c[i].label)].chosen;
+    os_net_choose_arch(&net, &path);
+    os_tensor *x = os_tensor_new_persistent(os_default_device(), 4, (int[]){2, 1, 8, 8});
+    for (int i = 0; i < 128; i++)
+        x->data[i] = cosf(0.37f * (float)i);
+    os_forward_ctx ctx = {.training = false};
+    float y0[6], y1[6], y2[6];
+    os_tensor_to_host(net.forward(&net, x, &ctx, NULL), y0);
+    os_step_reset();
+    os_tensor *w = (os_tensor *)weight(&net, "cells.2.final_conv"); /* [C, 5C], C = 8 in the last cell */
+    cr_assert(w && w->shape[1] == 5 * w->shape[0], "%s", w ? os_shape_str(w) : "none");
+    int C = w->shape[0];
+    for (int oc = 0; oc < C; oc++)
+        for (int ic = 0; ic < C; ic++)
+            w->data[oc * 5 * C + ic] += 1.0f; /* node 2's slice */
+    os_tensor_to_host(net.forward(&net, x, &ctx, NULL), y1);
+    os_step_reset();
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(y0[i], y1[i], "node 2 is used, its slice must not matter (logit %d)", i);
+    for (int oc = 0; oc < C; oc++)
+        for (int ic = 0; ic < C; ic++)
+            w->data[oc * 5 * C + 4 * C + ic] += 1.0f; /* node 6's */
+    os_tensor_to_host(net.forward(&net, x, &ctx, NULL), y2);
+    os_step_reset();
+    int diff = 0;
+    for (int i = 0; i < 6; i++)
+        diff += y2[i] != y0[i];
+    cr_expect(diff > 0, "node 6 is the loose end, its slice must matter");
+    os_tensor_free(x);
+    os_arch_free(&path);
+    os_arch_free(&child);
+    os_net_free(&net);
+}
+
+Test(enas_micro, search_and_retrain_through_the_cli, .timeout = 300)
+{
+    char dir[256];
+    cu_tmpdir(dir, sizeof dir);
+    cu_make_data(dir, "data", 8);
+    const char *net = "--space enas_micro --cells 3 --channels 2 --batch 8 --threads 1 --log-every 1 --cutout 0";
+    cr_assert_eq(cu_run(dir, "s", NULL, "train --data %s/data %s --strategy gdas --epochs 1 --out %s/s", dir, net, dir),
+                 0, "%s", cu_slurp2(dir, "s.err"));
+    char *aj = cu_slurp2(dir, "s/arch.json");
+    cJSON *j = cJSON_Parse(aj);
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(j, "arch");
+    cr_expect(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(arch, "normal/input_6_1")), "%s", aj);
+    cr_expect(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(arch, "reduce/op_6_0")), "%s", aj);
+    cJSON_Delete(j);
+    free(aj);
+    cr_assert_eq(cu_run(dir, "r", NULL, "retrain --data %s/data %s --arch %s/s/arch.json --epochs 1 --out %s/r", dir,
+                        net, dir, dir),
+                 0, "%s", cu_slurp2(dir, "r.err"));
+    /* a bare NNI dict */
+    char *txt = micro_dict(0);
+    du_write(dir, "nni.json", txt, strlen(txt), 0);
+    free(txt);
+    cr_assert_eq(cu_run(dir, "n", NULL, "retrain --data %s/data %s --arch %s/nni.json --epochs 1 --out %s/n", dir,
+                        net, dir, dir),
+                 0, "%s", cu_slurp2(dir, "n.err"));
+    du_rmtree(dir);
+}

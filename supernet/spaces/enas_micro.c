@@ -353,10 +353,30 @@ static int micro_derive(const os_arch *sup, const os_derive_opts *o, os_arch *ch
     return 0;
 }
 
+/* NNI's dicts: the cell labels. NNI's default ENAS space also samples
+ * `width` and `depth`; those are --channels and --cells here, and a dict
+ * that carries them is refused (naming the key and the flag) rather than
+ * built at another size without a word. */
+static int micro_from_nni(const cJSON *dict, os_arch *child)
+{
+    static const char *const sizes[2][2] = {{"width", "--channels"}, {"depth", "--cells"}};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(dict, sizes[i][0]);
+        char val[24] = "N";
+        if (cJSON_IsNumber(v))
+            snprintf(val, sizeof val, "%d", v->valueint);
+        if (v)
+            return os_error("key '%s': NNI's %s choice is not part of an architecture here; drop the key and give "
+                            "%s %s", sizes[i][0], sizes[i][0], sizes[i][1], val);
+    }
+    return os_arch_from_nni(child, dict, NULL);
+}
+
 const os_space os_space_enas_micro = {
     .name = "enas_micro",
     .summary = "ENAS micro (NNI ENAS) cells: 5 nodes of op(input) + op(input), 5 ops, loose ends out",
     .build = micro_build,
     .child_template = micro_template,
     .derive = micro_derive,
+    .from_nni = micro_from_nni,
 };
