@@ -204,8 +204,13 @@ Test(enas_macro, search_and_retrain_through_the_cli, .timeout = 300)
     const char *net = "--space enas_macro --cells 3 --channels 4 --batch 8 --threads 1 --log-every 1 --cutout 0";
     cr_assert_eq(cu_run(dir, "s", NULL, "train --data %s/data %s --strategy spos --epochs 1 --out %s/s", dir, net, dir),
                  0, "%s", cu_slurp2(dir, "s.err"));
+    /* evolution over the trained supernet (subset skips mutated and crossed), and its pictures */
+    cr_assert_eq(cu_run(dir, "e", NULL, "evolve --run %s/s --population 6 --generations 2 --top 3 --mutations 3 "
+                        "--crossovers 3 --bn-batches 1 --val-batches 1 --threads 1 --out %s/e", dir, dir),
+                 0, "%s", cu_slurp2(dir, "e.err"));
+    cr_assert_eq(cu_run(dir, "p", NULL, "plot --run %s/s --out %s/p", dir, dir), 0, "%s", cu_slurp2(dir, "p.err"));
     char arch[600];
-    snprintf(arch, sizeof arch, "%s/s/arch.json", dir);
+    snprintf(arch, sizeof arch, "%s/e/arch.json", dir);
     cr_assert_eq(cu_run(dir, "r", NULL, "retrain --data %s/data %s --arch %s --epochs 1 --out %s/r", dir, net, arch,
                         dir),
                  0, "%s", cu_slurp2(dir, "r.err"));
