@@ -29,6 +29,14 @@ static int has_weight(const os_net *net, const char *name)
     return 0;
 }
 
+static const os_tensor *weight(const os_net *net, const char *name)
+{
+    for (int i = 0; i < net->weights.n; i++)
+        if (!strcmp(net->weights.t[i]->name, name))
+            return net->weights.t[i];
+    return NULL;
+}
+
 /* ---- enas_macro ------------------------------------------------------------------------ */
 Test(enas_macro, labels_order_src_and_reductions)
 {
@@ -146,6 +154,56 @@ static void child_is_the_path(const char *space, int cells)
 }
 
 Test(enas_macro, child_is_the_supernet_path, .timeout = 120) { child_is_the_path("enas_macro", 6); }
+
+/* with the supernet's weights (same names), a child computes what the
+ * supernet computes on its path: the same logits */
+Test(enas_macro, child_with_the_supernet_weights_computes_the_path, .timeout = 120)
+{
+    os_set_threads(1);
+    const os_space *sp = os_space_find("enas_macro");
+    os_net sup;
+    os_space_opts o = opts(6, 4, NULL);
+    cr_assert_eq(sp->build(&sup, &o), 0, "%s", os_last_error());
+    os_path_space ps;
+    cr_assert_eq(os_path_space_init(&ps, &sup, sp, 0), 0, "%s", os_last_error());
+    os_rng r;
+    os_rng_seed(&r, 5);
+    os_tensor *x = os_tensor_new_persistent(os_default_device(), 4, (int[]){2, 1, 8, 8});
+    for (int i = 0; i < 128; i++)
+        x->data[i] = sinf(0.29f * (float)i);
+    os_arch path = {0};
+    for (int t = 0; t < 6; t++) {
+        os_path_sample(&ps, &r, &path);
+        os_arch child;
+        cr_assert_eq(sp->derive(&path, NULL, &child), 0, "%s", os_last_error());
+        os_net cn;
+        os_space_opts co = opts(6, 4, &child);
+        co.seed = 99; /* other initial weights, then the supernet's copied in */
+        cr_assert_eq(sp->build(&cn, &co), 0, "%s", os_last_error());
+        for (int i = 0; i < cn.weights.n; i++) {
+            os_tensor *w = cn.weights.t[i];
+            const os_tensor *sw = weight(&sup, w->name);
+            cr_assert(sw && os_numel(sw) == os_numel(w), "%s: no such supernet weight", w->name);
+            memcpy(w->data, sw->data, sizeof(float) * (size_t)os_numel(w));
+        }
+        os_forward_ctx ctx = {.training = false};
+        float ys[6], yc[6];
+        os_net_choose_arch(&sup, &path);
+        os_tensor_to_host(sup.forward(&sup, x, &ctx, NULL), ys);
+        os_step_reset();
+        os_tensor_to_host(cn.forward(&cn, x, &ctx, NULL), yc);
+        os_step_reset();
+        for (int i = 0; i < 6; i++)
+            cr_expect(fabsf(ys[i] - yc[i]) <= 1e-5f * (1 + fabsf(ys[i])), "path %d logit %d: supernet %g, child %g", t,
+                      i, ys[i], yc[i]);
+        os_net_free(&cn);
+        os_arch_free(&child);
+    }
+    os_tensor_free(x);
+    os_arch_free(&path);
+    os_path_space_free(&ps);
+    os_net_free(&sup);
+}
 
 static int load(const char *json, os_arch *a)
 {
@@ -287,14 +345,6 @@ Test(enas_micro, labels_order_and_src)
                 }
             }
     os_net_free(&net);
-}
-
-static const os_tensor *weight(const os_net *net, const char *name)
-{
-    for (int i = 0; i < net->weights.n; i++)
-        if (!strcmp(net->weights.t[i]->name, name))
-            return net->weights.t[i];
-    return NULL;
 }
 
 Test(enas_micro, nni_dict_loads_and_the_child_concats_its_loose_ends)
