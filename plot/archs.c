@@ -9,6 +9,9 @@
  *              concatenates the nodes no other node reads (ENAS's loose ends)
  *  nb201       "cell/<i>_<j>": op of the edge from node i to node j: the 4-node
  *              DAG, `none` edges dashed
+ *  enas_macro  "op_<i>": op, "skip_<i>": [earlier layers]: the chain of layers
+ *              (input -> layer 0 -> ... -> output, each box its op) with one
+ *              edge "skip" from every chosen skip input
  *  (others)    a chain: input, one block per label ("label" over its choice), output
  */
 #include "plot/plot.h"
@@ -195,6 +198,54 @@ static int nb201_graphs(const cJSON *arch, os_plot_graph *out, int max)
     return 1;
 }
 
+/* ---- enas_macro --------------------------------------------------------------------- */
+#define MACRO_MAX 64
+static int enas_macro_graphs(const cJSON *arch, os_plot_graph *out, int max)
+{
+    if (max < 1)
+        return 0;
+    if (!cJSON_IsObject(arch) || !arch->child)
+        return os_error("arch: no labels");
+    int L = 0;
+    const char *ops[MACRO_MAX];
+    for (; L < MACRO_MAX; L++) {
+        char key[24];
+        snprintf(key, sizeof key, "op_%d", L);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(arch, key);
+        if (!v)
+            break;
+        if (!cJSON_IsString(v))
+            return os_error("arch: '%s' must be an op name", key);
+        ops[L] = v->valuestring;
+    }
+    if (!L)
+        return os_error("arch: no label op_0 (enas_macro labels: op_<i>, skip_<i>)");
+    os_plot_graph *g = &out[0];
+    os_plot_graph_init(g, "layers", "enas_macro layers", 0);
+    int ids[MACRO_MAX];
+    int prev = os_plot_graph_node(g, "input", NULL, OS_PLOT_NODE_INPUT);
+    for (int i = 0; i < L; i++) {
+        char id[16], text[64];
+        snprintf(id, sizeof id, "l%d", i);
+        snprintf(text, sizeof text, "layer %d\n%.40s", i, ops[i]);
+        ids[i] = os_plot_graph_node(g, id, text, OS_PLOT_NODE_BLOCK);
+        os_plot_graph_edge(g, prev, ids[i], "", 0);
+        prev = ids[i];
+        char key[24];
+        snprintf(key, sizeof key, "skip_%d", i);
+        const cJSON *sk = cJSON_GetObjectItemCaseSensitive(arch, key), *x;
+        if (i && !cJSON_IsArray(sk))
+            return os_error("arch: '%s' must be a list of earlier layers", key);
+        cJSON_ArrayForEach(x, sk) {
+            if (!cJSON_IsNumber(x) || x->valueint < 0 || x->valueint >= i)
+                return os_error("arch: '%s': %g is not an earlier layer (0..%d)", key, x->valuedouble, i - 1);
+            os_plot_graph_edge(g, ids[x->valueint], ids[i], "skip", 1);
+        }
+    }
+    os_plot_graph_edge(g, prev, os_plot_graph_node(g, "output", NULL, OS_PLOT_NODE_OUTPUT), "", 0);
+    return 1;
+}
+
 /* ---- any space: a chain of its labels ------------------------------------------------ */
 static void value_text(const cJSON *v, char *buf, size_t n)
 {
@@ -253,7 +304,7 @@ static const struct {
     {"enas_micro", enas_micro_graphs},
     {"nb201", nb201_graphs},
     {"proxyless", os_plot_arch_chain},  /* a chain of blocks, one per layer choice */
-    {"enas_macro", os_plot_arch_chain}, /* layers and their skip inputs, in order */
+    {"enas_macro", enas_macro_graphs},  /* layers and their skip inputs */
 };
 
 os_plot_arch_fn os_plot_arch_drawer(const char *space)

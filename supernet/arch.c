@@ -97,7 +97,11 @@ int os_arch_name_index(const os_arch_choice *c, const char *name)
     return -1;
 }
 
-int os_arch_chosen_one(const os_arch_choice *c) { return c->chosen ? __builtin_ctz(c->chosen) : -1; }
+int os_arch_chosen_one(const os_arch_choice *c)
+{
+    unsigned m = os_arch_mask(c);
+    return m ? __builtin_ctz(m) : -1;
+}
 
 int os_arch_complete(const os_arch *a)
 {
@@ -186,9 +190,13 @@ int os_arch_from_nni(os_arch *a, const cJSON *dict, const char *src)
             c->chosen = 1u << k;
             continue;
         }
-        /* input choice: [i, ...] with k distinct indices (a bare integer for k = 1) */
+        /* input choice: [i, ...] with k distinct indices (a bare integer for
+         * k = 1); a subset choice (k == 0) any list of distinct indices */
         int cnt = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
-        if ((!cJSON_IsArray(v) && !cJSON_IsNumber(v)) || cnt != c->k)
+        if (c->k == 0 && !cJSON_IsArray(v))
+            return os_error("%s%skey '%s' must be a list of distinct input indices in 0..%d (any number, [] "
+                            "included)", pre, sep, c->label, c->n - 1);
+        if ((!cJSON_IsArray(v) && !cJSON_IsNumber(v)) || (c->k && cnt != c->k))
             return os_error("%s%skey '%s' must be a list of %d input index(es) in 0..%d", pre, sep, c->label, c->k,
                             c->n - 1);
         for (int e = 0; e < cnt; e++) {
@@ -200,6 +208,8 @@ int os_arch_from_nni(os_arch *a, const cJSON *dict, const char *src)
                 return os_error("%s%skey '%s': input %d given twice", pre, sep, c->label, x->valueint);
             c->chosen |= 1u << x->valueint;
         }
+        if (!c->chosen)
+            c->chosen = OS_CHOSEN_NONE;
     }
     return 0;
 }
@@ -318,8 +328,9 @@ int os_arch_parse_json(const char *text, const char *what, const char *space, co
             rc = child_from_dict(s, dict, what, child);
         } else {
             /* a bare NNI dict: the one space whose labels it matches; when
-             * none does, the error of the space that knows most of its keys */
-            int found = 0, best_known = -1;
+             * none does, the error of the space whose labels it matches best
+             * (fewest unknown keys plus missing labels; the first on ties) */
+            int found = 0, best_miss = -1;
             char first_err[1024] = "";
             for (int i = 0; i < os_space_count(); i++) {
                 os_arch a;
@@ -337,12 +348,13 @@ int os_arch_parse_json(const char *text, const char *what, const char *space, co
                 os_arch t;
                 os_arch_init(&t, os_space_at(i)->name);
                 os_space_at(i)->child_template(&t);
-                int known = 0;
-                for (const cJSON *it = dict->child; it; it = it->next)
+                int known = 0, keys = 0;
+                for (const cJSON *it = dict->child; it; it = it->next, keys++)
                     known += os_arch_find(&t, it->string) >= 0;
+                int miss = (keys - known) + (t.n - known);
                 os_arch_free(&t);
-                if (known > best_known) {
-                    best_known = known;
+                if (best_miss < 0 || miss < best_miss) {
+                    best_miss = miss;
                     snprintf(first_err, sizeof first_err, "%s", err);
                 }
             }

@@ -7,6 +7,8 @@
 static const os_space *const spaces[] = {
     &os_space_cifar_cell,
     &os_space_nb201,
+    &os_space_enas_macro,
+    &os_space_enas_micro,
 };
 
 int os_space_count(void) { return (int)(sizeof spaces / sizeof spaces[0]); }

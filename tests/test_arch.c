@@ -121,7 +121,10 @@ Test(arch, export_import_round_trip_every_space)
             os_arch tmpl;
             os_arch_init(&tmpl, sp->name);
             sp->child_template(&tmpl);
-            cr_expect_eq(child.n, tmpl.n, "%s", sp->name);
+            if (sp->features & OS_SPACE_DEPTH_LABELS) /* a shallower net: a prefix of the template */
+                cr_expect_leq(child.n, tmpl.n, "%s", sp->name);
+            else
+                cr_expect_eq(child.n, tmpl.n, "%s", sp->name);
             for (int i = 0; i < tmpl.n && i < child.n; i++)
                 cr_expect_str_eq(child.c[i].label, tmpl.c[i].label, "%s choice %d", sp->name, i);
             os_arch_free(&tmpl);

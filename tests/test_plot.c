@@ -191,11 +191,13 @@ Test(plot, every_space_draws_checked_pictures)
         cr_expect(r.have_config && r.have_metrics && r.have_arch);
         const char *stems[8];
         int n = 0;
-        if (!strcmp(sp->name, "cifar_cell")) {
+        if (!strcmp(sp->name, "cifar_cell") || !strcmp(sp->name, "enas_micro")) {
             stems[n++] = "cell-normal";
             stems[n++] = "cell-reduce";
         } else if (!strcmp(sp->name, "nb201")) {
             stems[n++] = "cell";
+        } else if (!strcmp(sp->name, "enas_macro")) {
+            stems[n++] = "layers";
         } else {
             stems[n++] = os_plot_arch_drawer(sp->name) ? "cell-normal" : "arch";
         }

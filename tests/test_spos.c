@@ -75,7 +75,9 @@ static void uniformity(const os_space *sp, const char *strategy)
         unsigned sub[64] = {0};
         for (int i = 0; i < n; i++) {
             unsigned a = net.mix[i].active;
-            cr_assert(a && !(a & ~os_mask_all(net.choices[i].n)));
+            /* a subset choice (k == 0) may keep nothing */
+            cr_assert((a || (net.choices[i].kind == OS_CHOICE_INPUT && !net.choices[i].k)) &&
+                      !(a & ~os_mask_all(net.choices[i].n)));
             cr_assert_null(net.mix[i].w, "a single path has no weights");
             for (int k = 0; k < net.choices[i].n; k++)
                 count[i][k] += (a >> k) & 1u;
@@ -96,12 +98,12 @@ static void uniformity(const os_space *sp, const char *strategy)
     for (int i = 0; i < n; i++) {
         const os_choice *c = &net.choices[i];
         if (c->kind == OS_CHOICE_INPUT) {
-            /* every k-subset of the inputs equally likely */
+            /* every k-subset of the inputs equally likely (k == 0: every subset) */
             long cnt[256];
             double p[256];
             int k = 0;
             for (unsigned m = 0; m < (1u << c->n); m++)
-                if (__builtin_popcount(m) == c->k) {
+                if (__builtin_popcount(m) == c->k || !c->k) {
                     if (k < 256)
                         cnt[k] = masks[i][m];
                     k++;

@@ -4,4 +4,6 @@
 #include "supernet/supernet.h"
 extern const os_space os_space_cifar_cell;
 extern const os_space os_space_nb201;
+extern const os_space os_space_enas_macro;
+extern const os_space os_space_enas_micro;
 #endif
