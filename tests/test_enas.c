@@ -1,0 +1,266 @@
+/* tests/test_enas.c — the ENAS controller's ops and the controller:
+ * embedding forward, gradients and misuse; the fused LSTM cell against
+ * torch.nn.LSTMCell (tests/ref/gen_enas.py) and by finite differences; the
+ * controller against its PyTorch re-implementation (sampled values, log p,
+ * entropy, skip penalty, and the gradients of -log p and of the penalty for
+ * every parameter); and a seeded synthetic bandit. */
+#include "tests/ops_test_util.h"
+#include "tests/ref_util.h"
+#include "search/enas_controller.h"
+#include "ops/ops.h"
+#include "autograd/optim.h"
+#include "tensor/arena.h"
+#include "tensor/backend.h"
+
+/* ---- embedding ---------------------------------------------------------------- */
+static const int32_t emb_idx[5] = {2, 0, 2, 3, 2}; /* repeated rows: the gradient adds up */
+
+static os_tensor *gc_embedding(os_tensor *const *in, void *ctx)
+{
+    (void)ctx;
+    return os_embedding(in[0], 5, emb_idx);
+}
+
+Test(enas, embedding_forward_and_gradient)
+{
+    os_rng r;
+    os_rng_seed(&r, 3);
+    os_tensor *t = tu_param(&r, 2, (int[]){4, 6}, -1.0f, 1.0f, 0.0f);
+    os_tensor *y = os_embedding(t, 5, emb_idx);
+    cr_assert_eq(y->shape[0], 5);
+    cr_assert_eq(y->shape[1], 6);
+    for (int i = 0; i < 5; i++)
+        ot_expect_tensor(os_select(y, i), t->data + emb_idx[i] * 6, 0, 0, "row");
+    os_tensor *in[1] = {t};
+    OT_GRADCHECK(gc_embedding, NULL, 1, in);
+    /* the scatter: row 2 gets three rows of dy, row 1 none */
+    os_params_zero_grad(&(os_params){.t = &t, .n = 1});
+    y = os_embedding(t, 5, emb_idx);
+    os_tensor *seed = os_tensor_like(y);
+    os_tensor_fill(seed, 1.0f);
+    os_backward_seeded(y, seed);
+    cr_expect_eq(t->grad->data[2 * 6 + 1], 3.0f);
+    cr_expect_eq(t->grad->data[0], 1.0f);
+    cr_expect_eq(t->grad->data[1 * 6 + 4], 0.0f);
+    os_tensor_free(t);
+    os_step_reset();
+}
+
+Test(enas, embedding_misuse_names_the_index)
+{
+    os_tensor *t = os_param_new("table", 2, (int[]){3, 2});
+    TU_EXPECT_FATAL(os_embedding(t, 1, (const int32_t[]){3}), "embedding", "index 3", "[3,2]");
+    TU_EXPECT_FATAL(os_embedding(t, 0, (const int32_t[]){0}), "embedding", "at least one");
+    os_tensor_free(t);
+    os_step_reset();
+}
+
+/* ---- LSTM cell ------------------------------------------------------------------ */
+static os_tensor *gc_lstm(os_tensor *const *in, void *ctx)
+{
+    return os_lstm_cell(in[0], in[1], in[2], in[3], ctx ? in[4] : NULL);
+}
+
+Test(enas, lstm_cell_gradcheck)
+{
+    os_rng r;
+    os_rng_seed(&r, 4);
+    for (int bias = 0; bias < 2; bias++) {
+        os_tensor *in[5] = {
+            tu_param(&r, 2, (int[]){2, 3}, -1.0f, 1.0f, 0.0f), tu_param(&r, 2, (int[]){2, 4}, -1.0f, 1.0f, 0.0f),
+            tu_param(&r, 2, (int[]){2, 4}, -1.0f, 1.0f, 0.0f), tu_param(&r, 2, (int[]){16, 7}, -0.8f, 0.8f, 0.0f),
+            tu_param(&r, 1, (int[]){16}, -0.5f, 0.5f, 0.0f)};
+        OT_GRADCHECK(gc_lstm, bias ? (void *)1 : NULL, bias ? 5 : 4, in);
+        for (int i = 0; i < 5; i++)
+            os_tensor_free(in[i]);
+        os_step_reset();
+    }
+}
+
+Test(enas, lstm_cell_matches_torch)
+{
+    os_st_file *f = ref_open("lstm_cell");
+    os_params g = {0};
+    os_tensor *x = ref_param(f, "x", &g), *h = ref_param(f, "h", &g), *c = ref_param(f, "c", &g);
+    os_tensor *w = ref_param(f, "w", &g), *b = ref_param(f, "b", &g);
+    os_tensor *out = os_lstm_cell(x, h, c, w, b);
+    ref_compare(f, "out", out, 1e-6, 1e-5);
+    os_backward_seeded(out, ref_tensor(f, "r"));
+    ref_compare(f, "dx", x->grad, 1e-6, 1e-5);
+    ref_compare(f, "dh", h->grad, 1e-6, 1e-5);
+    ref_compare(f, "dc", c->grad, 1e-6, 1e-5);
+    ref_compare(f, "dw", w->grad, 1e-6, 1e-5);
+    ref_compare(f, "db", b->grad, 1e-6, 1e-5);
+    os_params_free_all(&g);
+    os_st_close(f);
+    os_step_reset();
+}
+
+Test(enas, lstm_cell_misuse_names_the_shapes)
+{
+    os_tensor *x = os_tensor_zeros(2, (int[]){1, 3}), *h = os_tensor_zeros(2, (int[]){1, 4});
+    os_tensor *w = os_tensor_zeros(2, (int[]){16, 6});
+    TU_EXPECT_FATAL(os_lstm_cell(x, h, h, w, NULL), "lstm_cell", "[16,6]", "[4H,I+H]");
+    os_step_reset();
+}
+
+/* ---- the controller against PyTorch ------------------------------------------------ */
+/* the list of tests/ref/gen_enas.py DECISIONS */
+static void fixture_decisions(os_ctrl_decision *d)
+{
+    memset(d, 0, sizeof *d * 7);
+    const int n[7] = {3, 4, 2, 4, 3, 2, 4};
+    for (int i = 0; i < 7; i++) {
+        d[i].n = n[i];
+        d[i].kind = (i == 2 || i == 4 || i == 6) ? OS_CTRL_SUBSET : OS_CTRL_CATEGORICAL;
+    }
+    d[2].anchor[0] = 0, d[2].anchor[1] = -1;
+    d[3].n_excl = 1, d[3].excl[0] = 1;
+    d[4].anchor[0] = 1, d[4].anchor[1] = 3, d[4].anchor[2] = -1;
+    d[6].anchor[0] = -1, d[6].anchor[1] = 2, d[6].anchor[2] = 4, d[6].anchor[3] = 5;
+}
+
+static void expect_grads(os_st_file *f, os_controller *c, const char *what)
+{
+    char name[128];
+    for (int i = 0; i < c->params.n; i++) {
+        snprintf(name, sizeof name, "%s.%s", what, c->params.t[i]->name);
+        ref_compare(f, name, c->params.t[i]->grad, 2e-6, 2e-4);
+    }
+}
+
+Test(enas, controller_matches_torch)
+{
+    os_st_file *f = ref_open("enas_controller");
+    os_ctrl_decision dec[7];
+    fixture_decisions(dec);
+    os_ctrl_config cfg = {.hidden = ref_meta_int(f, "hidden"), .tanh_constant = ref_meta_float(f, "tanh_constant"),
+                          .temperature = ref_meta_float(f, "temperature"),
+                          .skip_target = ref_meta_float(f, "skip_target")};
+    os_rng r;
+    os_rng_seed(&r, 1);
+    os_controller c;
+    cr_assert_eq(os_ctrl_init(&c, &cfg, 7, dec, &r, "ctrl"), 0, "%s", os_last_error());
+    for (int i = 0; i < c.params.n; i++)
+        cr_assert_eq(os_st_read_into(f, c.params.t[i]->name, c.params.t[i]), 0, "%s", os_last_error());
+    const os_st_info *in;
+    float *u = os_st_read_f32(f, "u", &in);
+    int32_t *want = os_st_read_i32(f, "values", NULL);
+    cr_assert(u && want, "%s", os_last_error());
+
+    /* sampled from the fixture's draws */
+    os_ctrl_draws dr = {.u = u, .n = (int)in->shape[0]};
+    int v[7];
+    os_ctrl_result res;
+    cr_assert_eq(os_ctrl_run(&c, 0, &dr, v, &res), 0, "%s", os_last_error());
+    for (int i = 0; i < 7; i++)
+        cr_expect_eq(v[i], want[i], "decision %d: sampled %d, torch %d", i, v[i], want[i]);
+    ref_compare(f, "nlp", res.nlp, 1e-5, 1e-5);
+    ref_compare(f, "penalty", res.penalty, 1e-6, 1e-5);
+    os_tensor *t = os_tensor_new(1, (int[]){1});
+    t->data[0] = (float)res.log_prob;
+    ref_compare(f, "log_prob", t, 1e-5, 1e-5);
+    t->data[0] = (float)res.entropy;
+    ref_compare(f, "entropy", t, 1e-5, 1e-5);
+    cr_expect(fabs(res.skip_penalty - os_tensor_item(res.penalty)) < 1e-6);
+    cr_expect(fabs(res.log_prob + os_tensor_item(res.nlp)) < 1e-4);
+    os_params_zero_grad(&c.params);
+    os_backward(res.nlp);
+    expect_grads(f, &c, "gnlp");
+    os_step_reset();
+
+    /* forced to the same values: the same -log p; the penalty's gradients */
+    cr_assert_eq(os_ctrl_run(&c, 1, NULL, v, &res), 0, "%s", os_last_error());
+    ref_compare(f, "nlp", res.nlp, 1e-5, 1e-5);
+    os_params_zero_grad(&c.params);
+    os_backward(res.penalty);
+    expect_grads(f, &c, "gpen");
+    os_step_reset();
+
+    free(u);
+    free(want);
+    os_ctrl_free(&c);
+    os_st_close(f);
+}
+
+Test(enas, controller_rejects_bad_decisions)
+{
+    os_rng r;
+    os_rng_seed(&r, 1);
+    os_controller c;
+    os_ctrl_config cfg = {.tanh_constant = 1.5f, .skip_target = 0.4f};
+    os_ctrl_decision d[2] = {{.kind = OS_CTRL_CATEGORICAL, .n = 3}, {.kind = OS_CTRL_SUBSET, .n = 2}};
+    d[1].anchor[0] = 1; /* itself */
+    cr_expect_eq(os_ctrl_init(&c, &cfg, 2, d, &r, "c"), -1);
+    cr_expect(strstr(os_last_error(), "anchor"), "%s", os_last_error());
+    d[1].anchor[0] = 0;
+    d[0].n = 0;
+    cr_expect_eq(os_ctrl_init(&c, &cfg, 2, d, &r, "c"), -1);
+    d[0].n = 3;
+    cr_assert_eq(os_ctrl_init(&c, &cfg, 2, d, &r, "c"), 0, "%s", os_last_error());
+    int v[2] = {3, 0};
+    os_ctrl_result res;
+    cr_expect_eq(os_ctrl_run(&c, 1, NULL, v, &res), -1);
+    cr_expect(strstr(os_last_error(), "decision 0"), "%s", os_last_error());
+    os_ctrl_draws dr = {.u = (const float[]){0.5f}, .n = 1};
+    cr_expect_eq(os_ctrl_run(&c, 0, &dr, v, &res), -1);
+    cr_expect(strstr(os_last_error(), "ran out"), "%s", os_last_error());
+    os_ctrl_free(&c);
+    os_step_reset();
+}
+
+/* ---- bandit: reward = fraction of decisions equal to a hidden target -------------- */
+#define BANDIT_DEC 6
+#define BANDIT_STEPS 150
+
+Test(enas, controller_learns_a_bandit, .timeout = 120)
+{
+    os_set_threads(1);
+    os_ctrl_decision d[BANDIT_DEC] = {0};
+    const int n[BANDIT_DEC] = {5, 5, 4, 3, 6, 4};
+    const int target[BANDIT_DEC] = {3, 0, 2, 1, 5, 9}; /* the subset: inputs 0 and 3 */
+    for (int i = 0; i < BANDIT_DEC; i++)
+        d[i].n = n[i], d[i].kind = OS_CTRL_CATEGORICAL;
+    d[5].kind = OS_CTRL_SUBSET;
+    d[5].anchor[0] = 0, d[5].anchor[1] = 1, d[5].anchor[2] = -1, d[5].anchor[3] = 4;
+    os_rng init, samp;
+    os_rng_seed(&init, 21);
+    os_rng_seed(&samp, 22);
+    os_controller c;
+    os_ctrl_config cfg = {.tanh_constant = 1.5f, .skip_target = 0.4f};
+    cr_assert_eq(os_ctrl_init(&c, &cfg, BANDIT_DEC, d, &init, "ctrl"), 0, "%s", os_last_error());
+    os_optim *opt = os_optim_adam(&c.params, &(os_adam_config){.lr = 0.02f, .beta1 = 0.9f, .beta2 = 0.999f,
+                                                                 .eps = 1e-8f});
+    float baseline = 0;
+    int reached = -1;
+    for (int step = 0; step < BANDIT_STEPS && reached < 0; step++) {
+        os_params_zero_grad(&c.params);
+        for (int s = 0; s < 10; s++) { /* samples per controller step */
+            int v[BANDIT_DEC];
+            os_ctrl_result res;
+            os_ctrl_draws dr = {.rng = &samp};
+            cr_assert_eq(os_ctrl_run(&c, 0, &dr, v, &res), 0);
+            int hit = 0;
+            for (int i = 0; i < BANDIT_DEC; i++)
+                hit += v[i] == target[i];
+            float reward = (float)hit / BANDIT_DEC;
+            baseline = step == 0 && s == 0 ? reward : 0.9f * baseline + 0.1f * reward;
+            os_tensor *adv = os_tensor_new(1, (int[]){1});
+            os_tensor_fill(adv, (reward - baseline) / 10.0f);
+            os_backward(os_scale_by(res.nlp, adv));
+            os_step_reset();
+        }
+        os_clip_grad_norm(&c.params, 5.0f);
+        os_optim_step(opt);
+        int g[BANDIT_DEC];
+        os_ctrl_greedy(&c, g);
+        os_step_reset();
+        if (!memcmp(g, target, sizeof g))
+            reached = step + 1;
+    }
+    cr_expect(reached > 0, "the greedy architecture did not reach the target in %d controller steps", BANDIT_STEPS);
+    if (getenv("OS_REF_VERBOSE"))
+        fprintf(stderr, "bandit: target reached after %d controller steps\n", reached);
+    os_optim_free(opt);
+    os_ctrl_free(&c);
+}
