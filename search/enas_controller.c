@@ -185,7 +185,7 @@ static int categorical(os_controller *c, int dd, int mode, os_ctrl_draws *dr, in
             if (!(excl >> k & 1u) && (v < 0 || p[k] > p[v]))
                 v = k;
     } else {
-        float u;
+        float u = 0;
         if (draw(dr, &u))
             return -1;
         double cum = 0;
@@ -238,7 +238,7 @@ static int subset(os_controller *c, int dd, int mode, os_ctrl_draws *dr, int *va
         double x = 2.0 * lv[j];
         double lp1 = x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)), lp0 = lp1 - x;
         if (mode == RUN_SAMPLE) {
-            float u;
+            float u = 0;
             if (draw(dr, &u))
                 return -1;
             if ((double)u < exp(lp1))

@@ -264,3 +264,124 @@ Test(enas, controller_learns_a_bandit, .timeout = 120)
     os_optim_free(opt);
     os_ctrl_free(&c);
 }
+
+/* ---- the `enas` strategy ---------------------------------------------------------- */
+#include "search/path.h"
+#include "search/strategy.h"
+
+/* A toy supernet with every choice kind: op0, op1 (layer choices: identity
+ * or relu), skip (a subset choice over [op0's output, op1's output], src =
+ * op0, op1), pick (an input choice keeping 1 of [x, op0's, skip + op1's]);
+ * then a linear classifier. */
+static os_tensor *toy_op(void *self, int i, os_tensor *x, const os_forward_ctx *ctx)
+{
+    (void)self, (void)ctx;
+    return i ? os_relu(x) : x;
+}
+
+static os_tensor *toy_forward(os_net *net, os_tensor *x, const os_forward_ctx *ctx, os_tensor **aux)
+{
+    if (aux)
+        *aux = NULL;
+    os_net_begin_forward(net, ctx);
+    os_tensor *y0 = os_layer_choice_forward(net, 0, toy_op, NULL, x, ctx);
+    os_tensor *y1 = os_layer_choice_forward(net, 1, toy_op, NULL, os_add(y0, x), ctx);
+    os_tensor *s = os_input_choice_forward(net, 2, 2, (os_tensor *[]){y0, y1}, ctx);
+    os_tensor *z = s ? os_add(s, y1) : y1;
+    os_tensor *p = os_input_choice_forward(net, 3, 3, (os_tensor *[]){x, y0, z}, ctx);
+    return os_linear(os_flatten(p), net->weights.t[0], NULL);
+}
+
+static void toy_net(os_net *net)
+{
+    static const char *const names[2] = {"identity", "relu"};
+    os_rng r;
+    os_rng_seed(&r, 8);
+    os_net_init(net, "toy", 1, 2, 2, 3);
+    os_net_weight(net, &r, "fc", 2, (int[]){3, 4}, 4);
+    os_net_layer_choice(net, &r, "op0", 2, names);
+    os_net_layer_choice(net, &r, "op1", 2, names);
+    os_net_input_choice(net, &r, "skip", 2, 0);
+    os_net_set_input_src(net, 2, 0, 0);
+    os_net_set_input_src(net, 2, 1, 1);
+    os_net_input_choice(net, &r, "pick", 3, 1);
+    net->forward = toy_forward;
+}
+
+/* steps of the strategy on net; with derive-k 1 derive() is the last
+ * controller sample: each must be one of the space's paths */
+static void run_and_check_paths(os_net *net, const os_space *sp, int steps, unsigned *seen_subset)
+{
+    const os_strategy *st = os_strategy_find("enas");
+    cr_assert_not_null(st);
+    unsigned char opts[256];
+    cr_assert(st->options_size <= sizeof opts);
+    os_options_defaults(st->options, st->n_options, opts);
+    cr_assert_eq(os_options_set(st->options, st->n_options, opts, "ctrl-samples", "2"), 0);
+    cr_assert_eq(os_options_set(st->options, st->n_options, opts, "derive-k", "1"), 0);
+    cr_assert_eq(os_options_set(st->options, st->n_options, opts, "ctrl-lr", "0.01"), 0);
+    os_optim *wopt = os_optim_sgd(&net->weights, &(os_sgd_config){.lr = 0.05f, .momentum = 0.9f});
+    os_search_env env = {.net = net, .wopt = wopt, .momentum = 0.9f, .grad_clip = 5.0f, .seed = 3};
+    void *s;
+    cr_assert_eq(st->create(&env, opts, &s), 0, "%s", os_last_error());
+    os_path_space ps;
+    cr_assert_eq(os_path_space_init(&ps, net, sp, 0), 0, "%s", os_last_error());
+    int img = net->in_c * net->in_h * net->in_w, B = 4;
+    float *x = malloc(sizeof(float) * (size_t)(2 * B * img));
+    int32_t y[8];
+    os_rng r;
+    os_rng_seed(&r, 5);
+    os_arch a = {0}, prev = {0};
+    int changed = 0;
+    for (int step = 0; step < steps; step++) {
+        for (int i = 0; i < 2 * B * img; i++)
+            x[i] = os_rng_normal(&r);
+        for (int i = 0; i < 2 * B; i++)
+            y[i] = (int32_t)os_rng_below(&r, (uint32_t)net->num_classes);
+        os_step_result res;
+        cr_assert_eq(st->step(s, &(os_batch){x, y, B}, &(os_batch){x + B * img, y + B, B}, &res), 0, "%s",
+                     os_last_error());
+        cr_assert(isfinite(res.loss));
+        cr_assert_eq(st->derive(s, &a), 0, "%s", os_last_error());
+        cr_expect_eq(os_path_check(&ps, &a), 0, "%s step %d: %s", net->space, step, os_last_error());
+        if (step && !os_path_same(&a, &prev))
+            changed++;
+        os_arch_copy(&prev, &a);
+        for (int i = 0; seen_subset && i < a.n; i++)
+            if (a.c[i].kind == OS_CHOICE_INPUT && a.c[i].k == 0)
+                *seen_subset |= 1u << (a.c[i].chosen == OS_CHOSEN_NONE ? 0 : os_arch_mask(&a.c[i]));
+    }
+    cr_expect(changed > 0, "%s: the controller's samples never changed", net->space);
+    os_arch_free(&a);
+    os_arch_free(&prev);
+    os_path_space_free(&ps);
+    st->free(s);
+    os_optim_free(wopt);
+    free(x);
+}
+
+Test(enas, samples_are_paths_of_every_space, .timeout = 240)
+{
+    os_set_threads(1);
+    for (int i = 0; i < os_space_count(); i++) {
+        const os_space *sp = os_space_at(i);
+        os_net net;
+        os_space_opts so = {.cells = 3, .channels = 2, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 3, .seed = 5};
+        cr_assert_eq(sp->build(&net, &so), 0, "%s", os_last_error());
+        run_and_check_paths(&net, sp, 12, NULL);
+        os_net_free(&net);
+    }
+    os_step_reset();
+}
+
+Test(enas, subset_and_input_choices)
+{
+    os_set_threads(1);
+    os_net net;
+    toy_net(&net);
+    unsigned seen = 0; /* bit m: the subset choice took mask m (0: none) */
+    run_and_check_paths(&net, NULL, 60, &seen);
+    cr_expect_eq(seen, 0xfu, "subsets sampled: mask set 0x%x (want none, {0}, {1}, {0,1})", seen);
+    os_net_free(&net);
+    os_step_reset();
+}
