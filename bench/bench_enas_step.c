@@ -5,15 +5,16 @@
  * On the cifar_cell supernet, with the `enas` strategy from the registry:
  *   enas_step   the strategy's step with no validation batch: a fresh
  *               controller sample, then the weight step on that single path
- *               (a different child every step; the controller is sampled)
- *   path_step   the weight step of the supernet running one fixed path: the
- *               controller's most likely child (what derive() returns)
+ *   path_step   a weight step of the supernet running that same child as a
+ *               fixed path (no controller)
  *   child_step  a weight step of that same child built as a retrain network
  *               (affine BN), same cells, channels and batch
- * It prints seconds per step and the ratios path/child and enas/child.
+ * Each is averaged over the same `--steps` sampled children; it prints the
+ * seconds per step and the ratios enas/child (the target) and path/child.
  *
  *   build/bench/bench_enas_step [--batch 16] [--cells 5] [--C 8] [--size 16]
  *                               [--steps 5] [--warmup 1] [--threads 0] */
+#include "search/enas.h"
 #include "search/strategy.h"
 #include "supernet/spaces/spaces.h"
 #include "tensor/arena.h"
@@ -98,42 +99,50 @@ int main(int argc, char **argv)
         y[i] = (int32_t)os_rng_below(&r, 10);
     os_batch tb = {x, y, batch}, none = {0};
 
-    double t = 0;
+    /* every step: the ENAS step (timed), then its child as a fixed supernet
+     * path and as a retrain network (each timed on its second step: the
+     * first one grows the arena and makes the gradients) */
+    double t_enas = 0, t_path = 0, t_child = 0;
+    os_arch path = {0}, ch = {0};
+    os_derive_opts dopt = {.max_skip = -1};
+    void (*enas_choose)(os_net *, const os_forward_ctx *, void *) = net.choose;
+    void *enas_arg = net.choose_arg;
     for (int s = 0; s < tm.warmup + tm.steps; s++) {
-        if (s == tm.warmup)
-            t = now();
+        double t0 = now();
         os_step_result res;
         if (enas->step(st, &tb, &none, &res)) {
             fprintf(stderr, "%s\n", os_last_error());
             return 1;
         }
+        double t1 = now();
+        if (s < tm.warmup)
+            continue;
+        t_enas += t1 - t0;
+        os_enas_last_path(st, &path);
+        os_net_choose_arch(&net, &path);
+        t_path += time_weight_steps(&net, wopt, &tb, &(timing){1, 1});
+        os_net_set_chooser(&net, enas_choose, enas_arg);
+        os_arch_free(&ch);
+        if (sp->derive(&path, &dopt, &ch)) {
+            fprintf(stderr, "%s\n", os_last_error());
+            return 1;
+        }
+        os_space_opts co = so;
+        co.arch = &ch;
+        if (sp->build(&child, &co)) {
+            fprintf(stderr, "%s\n", os_last_error());
+            return 1;
+        }
+        os_optim *copt = os_optim_sgd(&child.weights, &sgd);
+        t_child += time_weight_steps(&child, copt, &tb, &(timing){1, 1});
+        os_optim_free(copt);
+        os_net_free(&child);
     }
-    double t_enas = (now() - t) / tm.steps;
-
-    os_arch path = {0}, ch = {0};
-    enas->derive(st, &path);
-    os_derive_opts dopt = {.max_skip = -1};
-    if (sp->derive(&path, &dopt, &ch)) {
-        fprintf(stderr, "%s\n", os_last_error());
-        return 1;
-    }
-    os_net_choose_arch(&net, &path);
-    double t_path = time_weight_steps(&net, wopt, &tb, &tm);
-
-    os_space_opts co = so;
-    co.arch = &ch;
-    if (sp->build(&child, &co)) {
-        fprintf(stderr, "%s\n", os_last_error());
-        return 1;
-    }
-    os_optim *copt = os_optim_sgd(&child.weights, &sgd);
-    double t_child = time_weight_steps(&child, copt, &tb, &tm);
-
+    t_enas /= tm.steps, t_path /= tm.steps, t_child /= tm.steps;
     printf("enas threads=%d batch=%d cells=%d C=%d size=%d steps=%d\n", os_threads(), batch, cells, C, size, tm.steps);
-    printf("sec_per_step enas_step %.4f  path_step %.4f  child_step %.4f  path/child %.2fx  enas/child %.2fx "
-           "(target <= 1.3x)\n", t_enas, t_path, t_child, t_path / t_child, t_enas / t_child);
-    os_optim_free(copt);
-    os_net_free(&child);
+    printf("sec_per_step (mean over the same sampled children) enas_step %.4f  path_step %.4f  child_step %.4f  "
+           "enas/child %.2fx (target <= 1.3x)  path/child %.2fx\n", t_enas, t_path, t_child, t_enas / t_child,
+           t_path / t_child);
     os_arch_free(&path);
     os_arch_free(&ch);
     enas->free(st);

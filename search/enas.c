@@ -38,6 +38,7 @@
  * evaluation forwards run that child. */
 #include "search/strategy.h"
 #include "search/path.h"
+#include "search/enas.h"
 #include "search/enas_controller.h"
 #include "ops/ops.h"
 #include "tensor/arena.h"
@@ -110,6 +111,7 @@ typedef struct {
     int *val;               /* [n_dec] scratch */
     int in_step;
     os_arch cur, eval;      /* this step's child; the evaluated (derived) one */
+    os_arch trained;        /* the child of the last weight step */
     double reward_sum;
     long reward_n;
 } enas_state;
@@ -221,10 +223,22 @@ static int build_decisions(enas_state *s, os_ctrl_decision **out)
     return 0;
 }
 
+/* dst = src, reusing dst's storage when it has the same choices (dst
+ * initialised: {0} or an earlier copy) */
+static void arch_set(os_arch *dst, const os_arch *src)
+{
+    if (dst->c && dst->n == src->n) {
+        memcpy(dst->c, src->c, sizeof *dst->c * (size_t)src->n);
+        return;
+    }
+    os_arch_free(dst);
+    os_arch_copy(dst, src);
+}
+
 /* the path of decision values v (every value in range) */
 static void path_of(const enas_state *s, const int *v, os_arch *p)
 {
-    os_arch_copy(p, &s->ps.tmpl);
+    arch_set(p, &s->ps.tmpl);
     for (int i = 0; i < p->n; i++)
         p->c[i].chosen = 0;
     for (int d = 0; d < s->n_dec; d++) {
@@ -289,6 +303,7 @@ static void enas_free(void *state)
     os_path_space_free(&s->ps);
     os_arch_free(&s->cur);
     os_arch_free(&s->eval);
+    os_arch_free(&s->trained);
     free(s->map);
     free(s->groups);
     free(s->ring_val);
@@ -346,6 +361,7 @@ static int enas_create(const os_search_env *env, const void *options, void **sta
         return os_error("enas: out of memory");
     }
     path_of(s, s->val, &s->cur);
+    arch_set(&s->trained, &s->cur);
     update_eval(s);
     os_net_set_chooser(env->net, choose, s);
     *state = s;
@@ -434,6 +450,7 @@ static int enas_step(void *state, const os_batch *train, const os_batch *val, os
     s->in_step = 1;
     os_forward_ctx ctx = {.training = true};
     *r = os_weight_step(s->env.net, s->env.wopt, train, &ctx, 0.0f, s->env.label_smoothing, s->env.grad_clip);
+    arch_set(&s->trained, &s->cur);
     int rc = 0;
     if (isfinite(r->loss) && val && val->n > 0 && (s->o.ctrl_steps == 0 || s->ctrl_taken < s->o.ctrl_steps)) {
         rc = controller_sample(s, val);
@@ -442,6 +459,12 @@ static int enas_step(void *state, const os_batch *train, const os_batch *val, os
     }
     s->in_step = 0;
     return rc;
+}
+
+void os_enas_last_path(void *state, os_arch *a)
+{
+    os_arch_free(a);
+    os_arch_copy(a, &((enas_state *)state)->trained);
 }
 
 static int enas_derive(void *state, os_arch *a)

@@ -342,10 +342,12 @@ static void run_and_check_paths(os_net *net, const os_space *sp, int steps, unsi
         cr_assert_eq(st->step(s, &(os_batch){x, y, B}, &(os_batch){x + B * img, y + B, B}, &res), 0, "%s",
                      os_last_error());
         cr_assert(isfinite(res.loss));
+        os_arch_free(&a);
         cr_assert_eq(st->derive(s, &a), 0, "%s", os_last_error());
         cr_expect_eq(os_path_check(&ps, &a), 0, "%s step %d: %s", net->space, step, os_last_error());
         if (step && !os_path_same(&a, &prev))
             changed++;
+        os_arch_free(&prev);
         os_arch_copy(&prev, &a);
         for (int i = 0; seen_subset && i < a.n; i++)
             if (a.c[i].kind == OS_CHOICE_INPUT && a.c[i].k == 0)
