@@ -11,7 +11,8 @@
  *   child_step  a weight step of that same child built as a retrain network
  *               (affine BN), same cells, channels and batch
  * Each is averaged over the same `--steps` sampled children; it prints the
- * seconds per step and the ratios enas/child (the target) and path/child.
+ * seconds per step, the ratios enas/child (the target; also the median of
+ * the per-child ratios, steadier on a loaded machine) and path/child.
  *
  *   build/bench/bench_enas_step [--batch 16] [--cells 5] [--C 8] [--size 16]
  *                               [--steps 5] [--warmup 1] [--threads 0] */
@@ -36,6 +37,12 @@ static double now(void)
 typedef struct {
     int warmup, steps;
 } timing;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 static double time_weight_steps(os_net *net, os_optim *opt, const os_batch *b, const timing *tm)
 {
@@ -104,6 +111,7 @@ int main(int argc, char **argv)
      * path and as a retrain network (each timed on its second step: the
      * first one grows the arena and makes the gradients) */
     double t_enas = 0, t_first = 0, t_path = 0, t_child = 0;
+    double *ratio = malloc(sizeof *ratio * (size_t)tm.steps);
     os_arch path = {0}, ch = {0};
     os_derive_opts dopt = {.max_skip = -1};
     void (*enas_choose)(os_net *, const os_forward_ctx *, void *) = net.choose;
@@ -119,6 +127,7 @@ int main(int argc, char **argv)
         if (s < tm.warmup)
             continue;
         t_enas += t1 - t0;
+        double te = t1 - t0;
         os_enas_last_path(st, &path);
         os_net_choose_arch(&net, &path);
         t_first += time_weight_steps(&net, wopt, &tb, &(timing){0, 1});
@@ -136,15 +145,20 @@ int main(int argc, char **argv)
             return 1;
         }
         os_optim *copt = os_optim_sgd(&child.weights, &sgd);
-        t_child += time_weight_steps(&child, copt, &tb, &(timing){1, 1});
+        double tc = time_weight_steps(&child, copt, &tb, &(timing){1, 1});
+        t_child += tc;
+        ratio[s - tm.warmup] = te / tc;
         os_optim_free(copt);
         os_net_free(&child);
     }
     t_enas /= tm.steps, t_first /= tm.steps, t_path /= tm.steps, t_child /= tm.steps;
+    qsort(ratio, (size_t)tm.steps, sizeof *ratio, cmp_double);
     printf("enas threads=%d batch=%d cells=%d C=%d size=%d steps=%d\n", os_threads(), batch, cells, C, size, tm.steps);
     printf("sec_per_step (mean over the same sampled children) enas_step %.4f  path_step %.4f (its first run "
-           "%.4f)  child_step %.4f\nenas/child %.2fx (target <= 1.3x)  path/child %.2fx  enas/path-first-run %.2fx\n",
-           t_enas, t_path, t_first, t_child, t_enas / t_child, t_path / t_child, t_enas / t_first);
+           "%.4f)  child_step %.4f\nenas/child %.2fx (target <= 1.3x; median over the children %.2fx)  path/child %.2fx  "
+           "enas/path-first-run %.2fx\n", t_enas, t_path, t_first, t_child, t_enas / t_child, ratio[tm.steps / 2],
+           t_path / t_child, t_enas / t_first);
+    free(ratio);
     os_arch_free(&path);
     os_arch_free(&ch);
     enas->free(st);

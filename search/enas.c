@@ -543,6 +543,17 @@ static int enas_load(void *state, os_st_file *f, const char *path)
             return os_error("%s: 'enas/ring_val' holds %d, not a value of decision %ld", path, (int)v, d);
         }
     }
+    for (int slot = 0; slot < rn; slot++) { /* each a path of the space (no input taken twice) */
+        long at = (long)((rp - rn + slot + K) % K) * s->n_dec;
+        for (int d = 0; d < s->n_dec; d++)
+            s->val[d] = rv[at + d];
+        path_of(s, s->val, &s->cur);
+        if (os_path_check(&s->ps, &s->cur)) {
+            free(rv);
+            return os_error("%s: 'enas/ring_val' holds a sample that is not a path of the space: %s", path,
+                            os_last_error());
+        }
+    }
     for (int i = 0; i < s->ctrl.params.n; i++) {
         os_tensor *t = s->ctrl.params.t[i];
         snprintf(name, sizeof name, "enas/param/%s", t->name);
