@@ -387,3 +387,72 @@ Test(enas, subset_and_input_choices)
     os_net_free(&net);
     os_step_reset();
 }
+
+/* A damaged ENAS state is refused with a message naming the key, and the
+ * strategy keeps working after the refusal. */
+#include "tests/ds_util.h"
+
+static int load_file(const os_strategy *st, void *s, os_st_writer *w, const char *path)
+{
+    cr_assert_eq(os_st_write(w, path), 0, "%s", os_last_error());
+    os_st_writer_free(w);
+    os_st_file *f = os_st_open(path);
+    cr_assert_not_null(f, "%s", os_last_error());
+    int rc = st->load(s, f, path);
+    os_st_close(f);
+    return rc;
+}
+
+Test(enas, damaged_state_is_refused)
+{
+    os_set_threads(1);
+    os_net net;
+    toy_net(&net);
+    const os_strategy *st = os_strategy_find("enas");
+    os_optim *wopt = os_optim_sgd(&net.weights, &(os_sgd_config){.lr = 0.05f});
+    os_search_env env = {.net = &net, .wopt = wopt, .seed = 3};
+    void *s;
+    cr_assert_eq(st->create(&env, NULL, &s), 0, "%s", os_last_error());
+    char dir[256], path[512];
+    du_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+
+    /* a good state loads back */
+    os_st_writer *w = os_st_writer_new();
+    cr_assert_eq(st->save(s, w), 0, "%s", os_last_error());
+    cr_expect_eq(load_file(st, s, w, path), 0, "%s", os_last_error());
+
+    /* counters out of range */
+    w = os_st_writer_new();
+    cr_assert_eq(st->save(s, w), 0);
+    os_st_set_meta(w, "enas_counters", "0 0 11 0 0 0"); /* 11 samples in a ring of 10 */
+    cr_expect_eq(load_file(st, s, w, path), -1);
+    cr_expect(strstr(os_last_error(), "enas_counters"), "%s", os_last_error());
+
+    /* a ring value outside its decision (checked before anything else is read) */
+    w = os_st_writer_new();
+    int32_t bad[10 * 4] = {0};
+    bad[4 + 3] = 3; /* sample 1, decision 3: `pick` has 3 inputs */
+    os_st_add_i32(w, "enas/ring_val", 2, (const int64_t[]){10, 4}, bad);
+    os_st_set_meta(w, "enas_counters", "0 0 2 2 0 0");
+    cr_expect_eq(load_file(st, s, w, path), -1);
+    cr_expect(strstr(os_last_error(), "ring_val") && strstr(os_last_error(), "decision 3"), "%s", os_last_error());
+
+    /* a checkpoint of something else: no ENAS state */
+    w = os_st_writer_new();
+    os_st_set_meta(w, "enas_counters", "0 0 0 0 0 0");
+    os_st_add_i32(w, "enas/ring_val", 2, (const int64_t[]){10, 4}, (int32_t[40]){0});
+    cr_expect_eq(load_file(st, s, w, path), -1);
+    cr_expect(strstr(os_last_error(), "enas/param/ctrl.w_lstm"), "%s", os_last_error());
+
+    /* still usable */
+    float x[2 * 4 * 4] = {0};
+    int32_t y[8] = {0};
+    os_step_result r;
+    cr_expect_eq(st->step(s, &(os_batch){x, y, 4}, &(os_batch){x + 16, y + 4, 4}, &r), 0, "%s", os_last_error());
+    st->free(s);
+    os_optim_free(wopt);
+    os_net_free(&net);
+    du_rmtree(dir);
+    os_step_reset();
+}
