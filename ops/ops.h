@@ -44,6 +44,8 @@ typedef struct { const int32_t *labels; int n, k; float smoothing; } os_xent_par
 
 typedef struct { float p; uint64_t seed; } os_dropout_params;
 
+typedef struct { const int32_t *idx; int n; } os_embed_params;
+
 /* ---- convolution / pooling --------------------------------------------- */
 /* x [N,Ci,H,W], w [Co,Ci/groups,KH,KW], bias [Co] or NULL -> [N,Co,OH,OW] */
 os_tensor *os_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias,
@@ -86,6 +88,18 @@ os_tensor *os_reshape(os_tensor *x, int ndim, const int *shape);    /* keeps the
 os_tensor *os_offset_hw(os_tensor *x, int dh, int dw);
 /* select element/row i of dim 0 as a view (gradient flows back) */
 os_tensor *os_select(os_tensor *x, int i);
+
+/* ---- recurrent (ENAS controller) ------------------------------------------- */
+/* Rows of table [V,D] by index: idx[0..n) in [0,V) -> [n,D] (torch
+ * nn.Embedding). The gradient scatters back into the table's rows in index
+ * order (repeated indices add up, deterministically). idx is copied. */
+os_tensor *os_embedding(os_tensor *table, int n, const int32_t *idx);
+/* torch.nn.LSTMCell as one op: x [N,I], h [N,H], c [N,H], w [4H,I+H] (torch's
+ * weight_ih and weight_hh side by side), b [4H] (bias_ih + bias_hh) or NULL.
+ * gates = [x, h] w^T + b, split i, f, g, o; c' = sig(f) c + sig(i) tanh(g);
+ * h' = sig(o) tanh(c'). Returns [2,N,H]: row 0 = h', row 1 = c' (take them
+ * with os_select). */
+os_tensor *os_lstm_cell(os_tensor *x, os_tensor *h, os_tensor *c, os_tensor *w, os_tensor *b);
 
 /* ---- softmax & loss -------------------------------------------------------- */
 os_tensor *os_softmax(os_tensor *x, int dim);

@@ -10,7 +10,8 @@
 /* C [M,N] = alpha * op(A) op(B) + beta * C; op(A) [M,K] (A stored [K,M] when
  * trans_a), op(B) [K,N] (B stored [N,K] when trans_b). Large products split
  * the rows of C over the OpenMP threads (OpenBLAS itself runs one thread);
- * the split depends only on the thread count, so results are reproducible. */
+ * the split depends only on the thread count, so results are reproducible.
+ * A single row (M = 1) is one sgemv. */
 void os_cpu_gemm(const os_kargs *a)
 {
     const os_gemm_params *p = a->params;
@@ -26,6 +27,12 @@ void os_cpu_gemm(const os_kargs *a)
         if (p->beta != 0.0f && p->beta != 1.0f)
             for (long i = 0; i < (long)M * N; i++)
                 C->data[i] *= p->beta;
+        return;
+    }
+    if (M == 1) { /* one row (a controller's LSTM step): sgemv, without sgemm's packing of B */
+        /* y [N] = alpha * op(B)^T a + beta * y; a = op(A)'s row, stride 1 either way (lda = M = 1 when trans_a) */
+        cblas_sgemv(CblasRowMajor, p->trans_b ? CblasNoTrans : CblasTrans, B->shape[0], B->shape[1], p->alpha,
+                    B->data, ldb, A->data, 1, p->beta, C->data, 1);
         return;
     }
     enum CBLAS_TRANSPOSE ta = p->trans_a ? CblasTrans : CblasNoTrans;
