@@ -390,7 +390,8 @@ int os_config_resume_check(const os_config *run, const os_config *now, int *thre
     for (int k = 0; s && now->cmd == OS_CMD_TRAIN && k < s->n_options; k++) {
         const os_option *r = &s->options[k];
         size_t sz = r->type == OS_OPT_FLOAT ? sizeof(float) : sizeof(int);
-        if (memcmp(run->strategy_opts + r->offset, now->strategy_opts + r->offset, sz))
+        const char *pr = (const char *)run->strategy_opts + r->offset, *pn = (const char *)now->strategy_opts + r->offset;
+        if (r->type == OS_OPT_STRING ? strncmp(pr, pn, OS_OPT_STRING_MAX) != 0 : memcmp(pr, pn, sz) != 0)
             o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0,
                                   "\n  --%s: differs from the run's (see its config.json)", r->name);
     }

@@ -9,7 +9,8 @@
     X(darts)          \
     X(gdas)           \
     X(spos)           \
-    X(random)
+    X(random)         \
+    X(proxyless)
 
 #define DECLARE(n) extern const os_strategy os_strategy_##n;
 STRATEGIES(DECLARE)
