@@ -54,12 +54,26 @@ int os_argmax_path(const os_net *net, os_arch *a)
         return -1;
     for (int i = 0; i < a->n; i++) {
         os_arch_choice *c = &a->c[i];
-        int best = 0;
-        for (int k = 1; k < c->n; k++)
-            if (c->w[k] > c->w[best])
-                best = k;
-        c->chosen = 1u << best;
+        c->chosen = 0;
         c->has_weights = 0;
+        if (c->kind == OS_CHOICE_INPUT && c->k == 0) {
+            /* a subset choice: the inputs with sigmoid(alpha) > 1/2 */
+            for (int k = 0; k < c->n; k++)
+                if (c->w[k] > 0.5f)
+                    c->chosen |= 1u << k;
+            if (!c->chosen)
+                c->chosen = OS_CHOSEN_NONE;
+            continue;
+        }
+        /* the largest weight; an input choice its k largest (ties: the lower index) */
+        int keep = c->kind == OS_CHOICE_INPUT ? c->k : 1;
+        for (int t = 0; t < keep; t++) {
+            int best = -1;
+            for (int k = 0; k < c->n; k++)
+                if (!((c->chosen >> k) & 1u) && (best < 0 || c->w[k] > c->w[best]))
+                    best = k;
+            c->chosen |= 1u << best;
+        }
     }
     return 0;
 }

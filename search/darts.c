@@ -31,12 +31,16 @@ typedef struct {
     os_tensor **alpha_acc;   /* second order: accumulated alpha gradient */
 } darts_state;
 
-/* softmax(alpha) for every choice, all candidates (training and evaluation) */
+/* softmax(alpha) for every choice, all candidates (training and evaluation);
+ * a subset choice (k == 0): every input, weighted by sigmoid(alpha_j) */
 static void choose_softmax(os_net *net, const os_forward_ctx *ctx, void *arg)
 {
     (void)ctx, (void)arg;
-    for (int i = 0; i < net->n_choices; i++)
-        os_net_mix_set(net, i, os_mask_all(net->choices[i].n), os_softmax(net->choices[i].alpha, 0));
+    for (int i = 0; i < net->n_choices; i++) {
+        const os_choice *c = &net->choices[i];
+        int subset = c->kind == OS_CHOICE_INPUT && c->k == 0;
+        os_net_mix_set(net, i, os_mask_all(c->n), subset ? os_sigmoid(c->alpha) : os_softmax(c->alpha, 0));
+    }
 }
 
 /* gradient of the loss on b w.r.t. the parameters that require grad */

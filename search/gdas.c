@@ -5,6 +5,9 @@
  *  - hard (GDAS, default): only the argmax candidate runs, scaled by the
  *    straight-through weight onehot - sg(soft) + soft;
  *  - soft (--hard 0, NNI GumbelDARTS): every candidate, weighted by soft.
+ * A subset input choice (k == 0) draws each input j from a Bernoulli with
+ * p_j = sigmoid(alpha_j): only the drawn inputs run, weighted by the
+ * straight-through h_j - sg(p_j) + p_j (value 1, gradient of sigmoid).
  * tau is annealed linearly from --tau-max to --tau-min over the epochs. Each
  * step: one first-order architecture step on a validation batch, then one
  * weight step. Evaluation runs the derived path (argmax alpha per choice). */
@@ -45,6 +48,23 @@ static os_tensor *const_tensor(int n, const float *h)
     return t;
 }
 
+/* a subset choice in training: a Bernoulli(sigmoid(alpha_j)) per input,
+ * straight-through (hard forward, sigmoid gradient) */
+static void choose_subset(gdas_state *s, os_net *net, int i)
+{
+    os_choice *c = &net->choices[i];
+    os_tensor *p = os_sigmoid(c->alpha);
+    float pv[OS_MAX_CANDIDATES], d[OS_MAX_CANDIDATES];
+    os_tensor_to_host(p, pv);
+    unsigned m = 0;
+    for (int j = 0; j < c->n; j++) {
+        int h = os_rng_uniform(&s->rng) < pv[j];
+        m |= (unsigned)h << j;
+        d[j] = (float)h - pv[j];
+    }
+    os_net_mix_set(net, i, m, m ? os_add(p, const_tensor(c->n, d)) : NULL);
+}
+
 static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
 {
     gdas_state *s = arg;
@@ -55,6 +75,13 @@ static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
             os_choice *c = &net->choices[i];
             float a[OS_MAX_CANDIDATES];
             os_tensor_to_host(c->alpha, a);
+            if (c->kind == OS_CHOICE_INPUT && c->k == 0) {
+                unsigned m = 0; /* sigmoid(alpha) > 1/2 */
+                for (int k = 0; k < c->n; k++)
+                    m |= (unsigned)(a[k] > 0.0f) << k;
+                os_net_mix_set(net, i, m, NULL);
+                continue;
+            }
             int best = 0;
             for (int k = 1; k < c->n; k++)
                 if (a[k] > a[best])
@@ -65,6 +92,10 @@ static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
     }
     for (int i = 0; i < net->n_choices; i++) {
         os_choice *c = &net->choices[i];
+        if (c->kind == OS_CHOICE_INPUT && c->k == 0) {
+            choose_subset(s, net, i);
+            continue;
+        }
         float g[OS_MAX_CANDIDATES], inv[OS_MAX_CANDIDATES];
         for (int j = 0; j < c->n; j++) {
             float u = os_rng_uniform(&s->rng);

@@ -136,6 +136,13 @@ static unsigned draw_free(os_rng *r, const os_arch_choice *c)
 {
     if (c->kind == OS_CHOICE_LAYER)
         return 1u << os_rng_below(r, (uint32_t)c->n);
+    if (c->k == 0) {
+        /* any subset: each input with probability 1/2 (uniform over the 2^n) */
+        unsigned m = 0;
+        for (int j = 0; j < c->n; j++)
+            m |= (unsigned)os_rng_below(r, 2) << j;
+        return m ? m : OS_CHOSEN_NONE;
+    }
     return subset(r, c->n, c->k);
 }
 
@@ -252,6 +259,12 @@ int os_path_check(const os_path_space *ps, const os_arch *path)
         if (strcmp(c->label, t->label))
             return os_error("the path's choice %d is '%s', the supernet's '%s'", i, c->label, t->label);
         unsigned all = os_mask_all(t->n);
+        if (t->kind == OS_CHOICE_INPUT && t->k == 0) {
+            /* any subset, none included (then exactly OS_CHOSEN_NONE) */
+            if (!c->chosen || (c->chosen != OS_CHOSEN_NONE && (c->chosen & ~all)))
+                return os_error("choice '%s': not a subset of its %d inputs", t->label, t->n);
+            continue;
+        }
         int want = t->kind == OS_CHOICE_LAYER ? 1 : t->k;
         if (!c->chosen || (c->chosen & ~all) || popcount(c->chosen) != want)
             return os_error("choice '%s': %s", t->label,

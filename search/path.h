@@ -16,11 +16,12 @@
  *
  *  - sampling: a free layer choice takes each of its n candidates with
  *    probability 1/n, an input choice each k-subset of its n inputs with
- *    probability 1 / C(n, k); a group each keep-subset of its members with
+ *    probability 1 / C(n, k), a subset choice (k == 0) each input
+ *    independently with probability 1/2 (every subset 1 / 2^n); a group each keep-subset of its members with
  *    probability 1 / C(m, keep), and each kept member each of its n - 1
  *    candidates other than `none` with probability 1 / (n - 1);
  *  - mutation (SPOS): every free choice is redrawn as in sampling with
- *    probability p; in a group, every kept slot (in member order) redraws
+ *    probability p (a subset choice: its whole subset); in a group, every kept slot (in member order) redraws
  *    with probability p which member it is (uniformly among itself and the
  *    members not kept) and, independently with probability p, its candidate
  *    (as the child's input_N_K / op_N_K labels would be);

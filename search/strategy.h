@@ -101,7 +101,8 @@ int os_optim_load(os_st_file *f, const char *path, const char *prefix, os_optim 
 int os_rng_save_meta(os_st_writer *w, const char *key, const os_rng *r);
 int os_rng_load_meta(os_st_file *f, const char *path, const char *key, os_rng *r);
 /* The derived path of alphas: per choice the candidate of the largest alpha
- * (ties: the first), no weights. */
+ * (ties: the first; an input choice its k largest; a subset choice the
+ * inputs with sigmoid(alpha) > 1/2, possibly none), no weights. */
 int os_argmax_path(const os_net *net, os_arch *a);
 
 #endif

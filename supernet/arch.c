@@ -97,7 +97,11 @@ int os_arch_name_index(const os_arch_choice *c, const char *name)
     return -1;
 }
 
-int os_arch_chosen_one(const os_arch_choice *c) { return c->chosen ? __builtin_ctz(c->chosen) : -1; }
+int os_arch_chosen_one(const os_arch_choice *c)
+{
+    unsigned m = os_arch_mask(c);
+    return m ? __builtin_ctz(m) : -1;
+}
 
 int os_arch_complete(const os_arch *a)
 {
@@ -186,9 +190,13 @@ int os_arch_from_nni(os_arch *a, const cJSON *dict, const char *src)
             c->chosen = 1u << k;
             continue;
         }
-        /* input choice: [i, ...] with k distinct indices (a bare integer for k = 1) */
+        /* input choice: [i, ...] with k distinct indices (a bare integer for
+         * k = 1); a subset choice (k == 0) any list of distinct indices */
         int cnt = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
-        if ((!cJSON_IsArray(v) && !cJSON_IsNumber(v)) || cnt != c->k)
+        if (c->k == 0 && !cJSON_IsArray(v))
+            return os_error("%s%skey '%s' must be a list of distinct input indices in 0..%d (any number, [] "
+                            "included)", pre, sep, c->label, c->n - 1);
+        if ((!cJSON_IsArray(v) && !cJSON_IsNumber(v)) || (c->k && cnt != c->k))
             return os_error("%s%skey '%s' must be a list of %d input index(es) in 0..%d", pre, sep, c->label, c->k,
                             c->n - 1);
         for (int e = 0; e < cnt; e++) {
@@ -200,6 +208,8 @@ int os_arch_from_nni(os_arch *a, const cJSON *dict, const char *src)
                 return os_error("%s%skey '%s': input %d given twice", pre, sep, c->label, x->valueint);
             c->chosen |= 1u << x->valueint;
         }
+        if (!c->chosen)
+            c->chosen = OS_CHOSEN_NONE;
     }
     return 0;
 }

@@ -7,7 +7,8 @@
  * from that; a supernet runs one path of it (os_net_choose_arch).
  *
  * JSON is NNI's label format: {"<label>": "<op name>"} for a layer choice,
- * {"<label>": [i, ...]} for an input choice. arch.json wraps it:
+ * {"<label>": [i, ...]} for an input choice (a subset choice, k == 0: any
+ * list of distinct indices, [] included). arch.json wraps it:
  *   {"space": "...", "arch": {NNI labels}, <space extras: "genotype",
  *    "arch_str">, "probs": {"<supernet label>": {"<op>": p, ...}}}
  * and os_arch_load() reads that file, a bare NNI dict, a named architecture
@@ -21,11 +22,15 @@
 typedef struct os_arch_choice {
     char label[OS_LABEL_MAX];
     os_choice_kind kind;
-    int n, k;                                /* candidates; input choice: how many chosen */
+    int n, k;                                /* candidates; input choice: how many chosen
+                                                (0 = any subset) */
     const char *names[OS_MAX_CANDIDATES];    /* layer choice: candidate names (static strings) */
-    unsigned chosen;                         /* bit mask; 0 = not decided */
+    unsigned chosen;                         /* bit mask; 0 = not decided; a subset
+                                                choice that keeps nothing:
+                                                OS_CHOSEN_NONE */
     int has_weights;
-    float w[OS_MAX_CANDIDATES];              /* probabilities when has_weights */
+    float w[OS_MAX_CANDIDATES];              /* probabilities when has_weights (a
+                                                subset choice: per input) */
 } os_arch_choice;
 
 typedef struct os_arch {
@@ -42,13 +47,15 @@ int os_arch_add(os_arch *a, const char *label, os_choice_kind kind, int n, int k
 int os_arch_find(const os_arch *a, const char *label);
 /* The supernet form of a net: its choices, nothing decided. */
 void os_arch_of_net(const os_net *net, os_arch *a);
-/* The net's alphas as weights (softmax), in the supernet form. -1 with
+/* The net's alphas as weights (softmax; a subset choice per-input sigmoid), in the supernet form. -1 with
  * os_error() naming the choice when an alpha is NaN or infinite. */
 int os_arch_from_alpha(const os_net *net, os_arch *a);
 /* The candidate index of a name in choice i, or -1. */
 int os_arch_name_index(const os_arch_choice *c, const char *name);
 /* Index of the only chosen candidate (lowest bit), -1 if none. */
 int os_arch_chosen_one(const os_arch_choice *c);
+/* The chosen candidates as a plain mask (OS_CHOSEN_NONE dropped). */
+static inline unsigned os_arch_mask(const os_arch_choice *c) { return c->chosen & ~OS_CHOSEN_NONE; }
 /* 1 when every choice is decided. */
 int os_arch_complete(const os_arch *a);
 int os_arch_equal(const os_arch *a, const os_arch *b); /* same labels and choices */

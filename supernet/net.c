@@ -114,6 +114,8 @@ static int add_choice(os_net *net, os_rng *r, const char *label, os_choice_kind 
     c->n = n;
     c->k = 1;
     c->zero_index = -1;
+    for (int j = 0; j < OS_MAX_CANDIDATES; j++)
+        c->src[j] = -1;
     c->alpha = os_param_new(label, 1, &n);
     float h[OS_MAX_CANDIDATES];
     for (int i = 0; i < n; i++)
@@ -149,17 +151,33 @@ int os_net_input_choice(os_net *net, os_rng *r, const char *label, int n, int k)
             os_fatal("input choice '%s': redefined with %d inputs (had %d)", label, n, net->choices[i].n);
         return i;
     }
-    if (k < 1 || k > n)
+    if (k < 0 || k > n)
         os_fatal("input choice '%s': cannot keep %d of %d inputs", label, k, n);
     i = add_choice(net, r, label, OS_CHOICE_INPUT, n);
     net->choices[i].k = k;
     return i;
 }
 
+void os_net_set_input_src(os_net *net, int choice, int j, int src)
+{
+    if (choice < 0 || choice >= net->n_choices || net->choices[choice].kind != OS_CHOICE_INPUT)
+        os_fatal("set_input_src: choice %d is not an input choice", choice);
+    os_choice *c = &net->choices[choice];
+    if (j < 0 || j >= c->n || src < -1 || src >= net->n_choices)
+        os_fatal("input choice '%s': input %d from choice %d (has %d inputs, the net %d choices)", c->label, j, src,
+                 c->n, net->n_choices);
+    c->src[j] = src;
+}
+
 void os_choice_probs(const os_choice *c, float *p)
 {
     float a[OS_MAX_CANDIDATES], m = -INFINITY, s = 0;
     os_tensor_to_host(c->alpha, a);
+    if (c->kind == OS_CHOICE_INPUT && c->k == 0) {
+        for (int i = 0; i < c->n; i++)
+            p[i] = 1.0f / (1.0f + expf(-a[i]));
+        return;
+    }
     for (int i = 0; i < c->n; i++)
         m = a[i] > m ? a[i] : m;
     for (int i = 0; i < c->n; i++)
@@ -186,7 +204,10 @@ void os_net_mix_set(os_net *net, int choice, unsigned active, os_tensor *w)
     if (choice < 0 || choice >= net->n_choices)
         os_fatal("mix_set: choice %d of %d", choice, net->n_choices);
     const os_choice *c = &net->choices[choice];
-    if (!active || (active & ~os_mask_all(c->n)))
+    int subset = c->kind == OS_CHOICE_INPUT && c->k == 0;
+    if (subset)
+        active &= ~OS_CHOSEN_NONE;
+    if ((!active && !subset) || (active & ~os_mask_all(c->n)))
         os_fatal("choice '%s': active mask 0x%x does not fit %d candidates", c->label, active, c->n);
     if (w && (w->ndim != 1 || w->shape[0] != c->n))
         os_fatal("choice '%s': mixing weights %s, expected [%d]", c->label, os_shape_str(w), c->n);
@@ -206,7 +227,8 @@ void os_net_begin_forward(os_net *net, const os_forward_ctx *ctx)
 static const os_mix *mix_of(const os_net *net, int choice)
 {
     const os_mix *m = &net->mix[choice];
-    if (!m->active)
+    const os_choice *c = &net->choices[choice];
+    if (!m->active && !(c->kind == OS_CHOICE_INPUT && c->k == 0))
         os_fatal("choice '%s': the chooser did not decide it", net->choices[choice].label);
     return m;
 }
@@ -265,6 +287,8 @@ os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *co
     if (n != c->n)
         os_fatal("input choice '%s': given %d inputs, defined with %d", c->label, n, c->n);
     const os_mix *m = mix_of(net, choice);
+    if (!m->active)
+        return NULL; /* a subset choice that keeps nothing */
     if (only_one(m->active)) {
         int k = lowest(m->active);
         return m->w ? os_scale_by(xs[k], os_select(m->w, k)) : xs[k];
@@ -287,8 +311,10 @@ static void choose_all(os_net *net, const os_forward_ctx *ctx, void *arg)
     (void)ctx, (void)arg;
     for (int i = 0; i < net->n_choices; i++) {
         const os_choice *c = &net->choices[i];
-        /* every candidate of a layer choice; an input choice its first k */
-        os_net_mix_set(net, i, c->kind == OS_CHOICE_LAYER ? os_mask_all(c->n) : os_mask_all(c->k), NULL);
+        /* every candidate of a layer choice; an input choice its first k
+         * (a subset choice all its inputs) */
+        int k = c->kind == OS_CHOICE_LAYER || c->k == 0 ? c->n : c->k;
+        os_net_mix_set(net, i, os_mask_all(k), NULL);
     }
 }
 

@@ -22,7 +22,10 @@
  *                            `none` candidate is skipped (its output and the
  *                            gradient of its weight are zero)
  *  - several, without w:     the plain sum of the active candidates
- * An input choice does the same over its n input tensors.
+ * An input choice does the same over its n input tensors. A subset choice
+ * (k == 0) may have active == 0: nothing is chosen and it contributes
+ * nothing (os_input_choice_forward returns NULL); its w, when given, is n
+ * per-input weights (sigmoid(alpha) for DARTS): sum over active j of w[j] x_j.
  * Sampling (Gumbel, uniform, a controller's samples, binary gates) lives in
  * the strategies; os_net_choose_arch() installs a chooser that runs one fixed
  * path given as an os_arch (supernet/arch.h).
@@ -51,11 +54,17 @@ typedef struct os_choice {
     char label[OS_LABEL_MAX];
     os_choice_kind kind;
     int n;                                 /* candidates (ops or inputs) */
-    int k;                                 /* input choice: how many are kept */
+    int k;                                 /* input choice: how many are kept;
+                                              0 = any subset (none included) */
     const char *names[OS_MAX_CANDIDATES];  /* layer choice: op names */
     os_tensor *alpha;                      /* [n] architecture parameter (used by
                                               the strategies that learn one) */
     int zero_index;                        /* the `none` candidate, or -1 */
+    int src[OS_MAX_CANDIDATES];            /* input choice: for input j the index
+                                              (in net->choices) of the choice whose
+                                              decision produces it (a controller's
+                                              attention anchor), -1 = none (a cell
+                                              input); set by os_net_set_input_src */
 } os_choice;
 
 /* One forward pass. */
@@ -68,8 +77,14 @@ typedef struct os_forward_ctx {
 /* What the strategy decided for one choice in the current forward pass. */
 typedef struct os_mix {
     os_tensor *w;         /* [n] weights on the tape, or NULL */
-    unsigned active;      /* bit k: candidate k runs; 0 = not set (an error) */
+    unsigned active;      /* bit k: candidate k runs; 0 = not set (an error),
+                             except for a subset choice: nothing chosen */
 } os_mix;
+
+/* os_arch_choice.chosen of a subset choice (k == 0) that keeps none of its
+ * inputs: decided, nothing chosen (chosen == 0 means undecided). Never a
+ * candidate bit (n <= OS_MAX_CANDIDATES); os_net_mix_set drops it. */
+#define OS_CHOSEN_NONE (1u << 31)
 
 /* All candidates of an n-way choice, as an active mask. */
 static inline unsigned os_mask_all(int n) { return n >= 32 ? ~0u : (1u << n) - 1u; }
@@ -111,9 +126,12 @@ os_tensor *os_net_weight(os_net *net, os_rng *r, const char *name, int ndim, con
 os_tensor *os_net_bias(os_net *net, os_rng *r, const char *name, int n, long fan_in);
 void os_bn_init(os_net *net, os_bn *bn, const char *name, int C, int affine);
 os_tensor *os_bn_forward(os_bn *bn, os_tensor *x, const os_forward_ctx *ctx);
-/* Find or create the choice under `label` (alpha ~ 1e-3 N(0,1) on creation). */
+/* Find or create the choice under `label` (alpha ~ 1e-3 N(0,1) on creation).
+ * An input choice keeps k of its n inputs; k == 0: any subset. */
 int os_net_layer_choice(os_net *net, os_rng *r, const char *label, int n, const char *const *names);
 int os_net_input_choice(os_net *net, os_rng *r, const char *label, int n, int k);
+/* Input j of input choice `choice` is produced by choice `src` (-1: none). */
+void os_net_set_input_src(os_net *net, int choice, int j, int src);
 int os_net_find_choice(const os_net *net, const char *label);
 
 /* Install the chooser that decides every choice for each forward pass. */
@@ -128,10 +146,12 @@ void os_net_mix_set(os_net *net, int choice, unsigned active, os_tensor *w);
 typedef os_tensor *(*os_candidate_fn)(void *self, int i, os_tensor *x, const os_forward_ctx *ctx);
 os_tensor *os_layer_choice_forward(os_net *net, int choice, os_candidate_fn run, void *self,
                                    os_tensor *x, const os_forward_ctx *ctx);
-/* Evaluate an input choice over n tensors of one shape (rules at the top). */
+/* Evaluate an input choice over n tensors of one shape (rules at the top);
+ * NULL when a subset choice keeps no input. */
 os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *const *xs,
                                    const os_forward_ctx *ctx);
-/* Softmax probabilities of a choice's alpha, on the host (n floats). */
+/* Probabilities of a choice's alpha, on the host (n floats): softmax; for a
+ * subset choice (k == 0) per input sigmoid(alpha_j). */
 void os_choice_probs(const os_choice *c, float *p);
 
 /* ---- costs (ops/count.h) ---------------------------------------------------- */
