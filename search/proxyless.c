@@ -486,7 +486,8 @@ static int px_derive(void *state, os_arch *a)
         for (int j = 0; j < c->n; j++)
             if (!isfinite(h[j]))
                 return os_error("proxyless: choice '%s' has a non-finite alpha", c->label);
-        a->c[i].chosen = derived(c);
+        unsigned m = derived(c);
+        a->c[i].chosen = m || !is_subset(c) ? m : OS_CHOSEN_NONE; /* a subset choice keeping nothing */
     }
     return 0;
 }
