@@ -165,6 +165,7 @@ ref:
 	@scripts/deps.sh ref
 	cd tests/ref && /usr/bin/python3 gen_engine.py
 	cd tests/ref && /usr/bin/python3 gen_supernet.py
+	cd tests/ref && /usr/bin/python3 gen_proxyless.py
 
 clean:
 	rm -rf build build-san build-portable build-portable-san

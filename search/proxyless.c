@@ -333,8 +333,12 @@ static double arch_grad(px_state *s, const os_batch *val, const int *act, const 
         float gg[OS_MAX_CANDIDATES], da[OS_MAX_CANDIDATES] = {0};
         os_tensor_to_host(s->gates.t[i]->grad, gg);
         double G[OS_MAX_CANDIDATES];
-        for (int j = 0; j < c->n; j++)
+        for (int j = 0; j < c->n; j++) {
             G[j] = scale * gg[j] + (s->has_table && c->kind == OS_CHOICE_LAYER ? dlde * s->ps.lat[i * OS_MAX_CANDIDATES + j] : 0.0);
+            gg[j] = (float)(scale * gg[j]);
+        }
+        if (scale != 1)
+            os_tensor_from_host(s->gates.t[i]->grad, gg); /* dL/dg of the whole loss (mul-log: times F) */
         int zero_active = c->kind == OS_CHOICE_LAYER && c->zero_index >= 0 && s->active[i] == 1u << c->zero_index;
         if (is_subset(c)) {
             for (int j = 0; j < c->n; j++)

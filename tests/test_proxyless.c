@@ -293,13 +293,6 @@ static void alpha_formula_case(const char *loss)
         alphas(&g.net, i, A[i]);
     }
     lat_ctx lc = {&g.net, inv, 1.5, mul_log, 4.5, 0.2, 0.3, 0.3, ce};
-    /* F(E) for mul-log: the gates' gradients are scaled by it */
-    double scale = 1;
-    if (mul_log) {
-        lat_ctx one = lc;
-        one.ce = 1;
-        scale = latency_loss(&one, A);
-    }
     double worst = 0;
     for (int i = 0; i < n; i++) {
         const os_choice *c = &g.net.choices[i];
@@ -317,7 +310,7 @@ static void alpha_formula_case(const char *loss)
             if ((inv[i] >> k) & 1u && !zero_active) {
                 for (int j = 0; j < c->n; j++)
                     if ((inv[i] >> j) & 1u)
-                        want += scale * gg[j] * q[j] * ((j == k) - q[k]);
+                        want += gg[j] * q[j] * ((j == k) - q[k]); /* gg: dL/dg, F included */
                 /* the latency part by central differences in alpha */
                 const double h = 1e-5;
                 double keep = A[i][k];
