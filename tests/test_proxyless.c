@@ -557,3 +557,190 @@ Test(proxyless, string_and_enum_options)
     os_options_help(str_table, 2, help, sizeof help);
     cr_expect(strstr(help, "--file FILE") && strstr(help, "one, two-words (default two-words)"), "%s", help);
 }
+
+/* ---- input choices: k == 1, k == 2 and subsets (k == 0) -------------------------------------- */
+/* a net on 1x2x2 images, 2 classes: choice 0 a subset of {x, relu x, x*x},
+ * choice 1 one of them, choice 2 two of them, choice 3 a layer choice
+ * {identity, relu} on their sum, then a linear head */
+static os_tensor *tiny_candidate(void *self, int i, os_tensor *x, const os_forward_ctx *ctx)
+{
+    (void)self, (void)ctx;
+    return i == 0 ? x : os_relu(x);
+}
+
+static os_tensor *tiny_forward(os_net *net, os_tensor *x, const os_forward_ctx *ctx, os_tensor **aux)
+{
+    if (aux)
+        *aux = NULL;
+    os_net_begin_forward(net, ctx);
+    os_tensor *xs[3] = {x, os_relu(x), os_mul(x, x)};
+    os_tensor *parts[3];
+    int k = 0;
+    for (int c = 0; c < 3; c++) {
+        os_tensor *y = os_input_choice_forward(net, c, 3, xs, ctx);
+        if (y) /* a subset that keeps nothing adds nothing */
+            parts[k++] = y;
+    }
+    os_tensor *h = os_layer_choice_forward(net, 3, tiny_candidate, NULL, os_sum_n(k, parts), ctx);
+    return os_linear(os_flatten(h), os_params_find(&net->weights, "fc"), NULL);
+}
+
+static void tiny_net(os_net *net, const float *subset_alpha)
+{
+    static const char *const names[2] = {"identity", "relu"};
+    os_rng r;
+    os_rng_seed(&r, 3);
+    os_net_init(net, "test", 1, 2, 2, 2);
+    cr_assert_eq(os_net_input_choice(net, &r, "any", 3, 0), 0);
+    cr_assert_eq(os_net_input_choice(net, &r, "one", 3, 1), 1);
+    cr_assert_eq(os_net_input_choice(net, &r, "two", 3, 2), 2);
+    cr_assert_eq(os_net_layer_choice(net, &r, "op", 2, names), 3);
+    os_net_weight(net, &r, "fc", 2, (int[]){2, 4}, 4);
+    net->forward = tiny_forward;
+    os_tensor_from_host(net->choices[0].alpha, subset_alpha);
+    float a1[3] = {0.3f, -0.2f, 0.5f}, a2[3] = {-0.4f, 0.6f, 0.1f};
+    os_tensor_from_host(net->choices[1].alpha, a1);
+    os_tensor_from_host(net->choices[2].alpha, a2);
+}
+
+static void *tiny_strategy(os_net *net, os_optim **wopt)
+{
+    const os_strategy *st = os_strategy_find("proxyless");
+    void *opts = calloc(1, st->options_size), *state;
+    os_options_defaults(st->options, st->n_options, opts);
+    cr_assert_eq(os_options_set(st->options, st->n_options, opts, "warmup-epochs", "0"), 0);
+    *wopt = os_optim_sgd(&net->weights, &(os_sgd_config){.lr = 0.1f});
+    os_search_env env = {.net = net, .wopt = *wopt, .seed = 4};
+    cr_assert_eq(st->create(&env, opts, &state), 0, "%s", os_last_error());
+    free(opts);
+    st->epoch_begin(state, 0, 1);
+    return state;
+}
+
+Test(proxyless, input_and_subset_choices)
+{
+    os_set_threads(1);
+    os_net net;
+    const float sa[3] = {0.4f, -0.7f, 1.2f};
+    tiny_net(&net, sa);
+    os_optim *wopt;
+    void *state = tiny_strategy(&net, &wopt);
+    const os_strategy *st = os_strategy_find("proxyless");
+    float x[8] = {0.5f, -1.7f, 1.5f, 0.2f, -0.3f, 0.8f, -1.2f, 0.9f}; /* no sum of inputs at the relu kink */
+    int32_t y[2] = {1, 0};
+    os_batch b = {x, y, 2};
+
+    /* architecture steps: the gates, their gradients by finite differences, the formulas */
+    for (int rep = 0; rep < 6; rep++) {
+        cr_assert(isfinite(os_proxyless_arch_step(state, &b, NULL, NULL, 0)));
+        unsigned inv[4];
+        os_tensor *gate[4];
+        for (int i = 0; i < 4; i++) {
+            gate[i] = (os_tensor *)os_proxyless_gate(state, i);
+            float h[OS_MAX_CANDIDATES];
+            os_tensor_to_host(gate[i], h);
+            int ones = 0;
+            for (int j = 0; j < net.choices[i].n; j++)
+                ones += h[j] == 1.0f;
+            if (i == 1 || i == 3)
+                cr_expect_eq(ones, 1, "choice %d: %d gates on", i, ones);
+            if (i == 2)
+                cr_expect_eq(ones, 2, "choice 2 keeps 2: %d gates on", ones);
+            /* k + 1 candidates run: 2, 3; a subset all 3; the layer choice both */
+            inv[i] = i == 1 ? 0 : 7u; /* set below for choice 1 */
+        }
+        inv[3] = 3u;
+        {
+            float g1[3];
+            os_tensor_to_host(gate[1]->grad, g1);
+            float h1[3];
+            os_tensor_to_host(gate[1], h1);
+            /* the sampled pair of choice 1: the running inputs have a gradient (or the active gate) */
+            for (int j = 0; j < 3; j++)
+                if (g1[j] != 0.0f || h1[j] == 1.0f)
+                    inv[1] |= 1u << j;
+        }
+        fixed_gates f = {inv, gate};
+        void (*keep)(os_net *, const os_forward_ctx *, void *) = net.choose;
+        void *keep_arg = net.choose_arg;
+        os_net_set_chooser(&net, choose_fixed, &f);
+        for (int i = 0; i < 4; i++) {
+            float gg[OS_MAX_CANDIDATES], ga[OS_MAX_CANDIDATES], a[OS_MAX_CANDIDATES];
+            os_tensor_to_host(gate[i]->grad, gg);
+            os_tensor_to_host(net.choices[i].alpha->grad, ga);
+            os_tensor_to_host(net.choices[i].alpha, a);
+            const int n = net.choices[i].n;
+            for (int j = 0; j < n; j++) {
+                if (!((inv[i] >> j) & 1u))
+                    continue;
+                const float h = 1e-3f;
+                double num = (loss_at(&net, &b, &f, i, j, h) - loss_at(&net, &b, &f, i, j, -h)) / (2 * (double)h);
+                cr_expect(fabs(gg[j] - num) <= 1e-3 + 1e-2 * fabs(num), "rep %d choice %d input %d: dL/dg %.6g numeric %.6g",
+                          rep, i, j, gg[j], num);
+            }
+            for (int k = 0; k < n; k++) {
+                double want = 0;
+                if (i == 0) { /* subset: sigmoid'(alpha) dL/dg */
+                    double s = 1 / (1 + exp(-(double)a[k]));
+                    want = gg[k] * s * (1 - s);
+                } else if ((inv[i] >> k) & 1u) {
+                    double q[OS_MAX_CANDIDATES], z = 0;
+                    for (int j = 0; j < n; j++)
+                        z += (q[j] = (inv[i] >> j) & 1u ? exp((double)a[j]) : 0);
+                    for (int j = 0; j < n; j++)
+                        q[j] /= z;
+                    for (int j = 0; j < n; j++)
+                        want += gg[j] * q[j] * ((j == k) - q[k]);
+                }
+                cr_expect(fabs(ga[k] - want) <= 1e-6 + 1e-4 * fabs(want), "rep %d choice %d: dL/dalpha_%d %.7g, want %.7g",
+                          rep, i, k, ga[k], want);
+            }
+        }
+        os_net_set_chooser(&net, keep, keep_arg);
+    }
+
+    /* weight steps: a subset keeps input j with p sigmoid(alpha_j), any number (none included);
+     * choice 2 always two inputs */
+    long on[3] = {0}, empty = 0;
+    const int N = 2000;
+    for (int t = 0; t < N; t++) {
+        os_forward_ctx ctx = {.training = true};
+        os_net_begin_forward(&net, &ctx);
+        unsigned m = net.mix[0].active;
+        for (int j = 0; j < 3; j++)
+            on[j] += (m >> j) & 1u;
+        empty += m == 0;
+        cr_expect_null(net.mix[0].w);
+        cr_expect_eq(__builtin_popcount(net.mix[2].active), 2);
+        cr_expect_eq(__builtin_popcount(net.mix[1].active), 1);
+        os_step_reset();
+    }
+    for (int j = 0; j < 3; j++) {
+        double p = 1 / (1 + exp(-(double)sa[j])), fr = (double)on[j] / N;
+        cr_expect(fabs(fr - p) < 5 * sqrt(p * (1 - p) / N), "input %d kept %.3f of the time, p %.3f", j, fr, p);
+    }
+    cr_expect(empty > 0, "the empty subset was never drawn");
+    /* a weight step runs (the empty subset included) */
+    for (int t = 0; t < 20; t++) {
+        os_step_result r;
+        cr_assert_eq(st->step(state, &b, &b, &r), 0);
+        cr_expect(isfinite(r.loss));
+    }
+
+    /* derive: the subset's inputs with alpha > 0, the k largest otherwise */
+    os_arch a = {0};
+    float neg[3] = {-0.1f, -2.0f, -0.5f}, a2[3] = {-0.4f, 0.6f, 0.1f};
+    os_tensor_from_host(net.choices[0].alpha, neg);
+    os_tensor_from_host(net.choices[2].alpha, a2);
+    cr_assert_eq(st->derive(state, &a), 0, "%s", os_last_error());
+    cr_expect_eq(a.c[0].chosen, OS_CHOSEN_NONE);
+    cr_expect_eq(a.c[2].chosen, 6u);
+    os_tensor_from_host(net.choices[0].alpha, sa);
+    cr_assert_eq(st->derive(state, &a), 0);
+    cr_expect_eq(a.c[0].chosen, 5u);
+    os_arch_free(&a);
+
+    st->free(state);
+    os_optim_free(wopt);
+    os_net_free(&net);
+}
