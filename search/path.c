@@ -87,7 +87,7 @@ int os_path_space_init(os_path_space *ps, os_net *net, const os_space *sp, int c
     os_net_set_chooser(net, choose, arg);
     ps->fixed = total;
     for (int i = 0; i < ps->n; i++)
-        for (int k = 0; k < path.c[i].n; k++)
+        for (int k = 0; k < path.c[i].n && !os_arch_gated_off(&path, i); k++)
             if ((path.c[i].chosen >> k) & 1u) {
                 ps->fixed.macs -= ps->cand[i * OS_MAX_CANDIDATES + k].macs;
                 ps->fixed.params -= ps->cand[i * OS_MAX_CANDIDATES + k].params;
@@ -294,7 +294,7 @@ void os_path_cost_of(const os_path_space *ps, const os_arch *path, os_path_cost 
         if (path->c[i].kind != OS_CHOICE_LAYER)
             continue;
         int k = os_arch_chosen_one(&path->c[i]);
-        if (k < 0)
+        if (k < 0 || os_arch_gated_off(path, i))
             continue;
         if (ps->has_costs) {
             c->params += (double)ps->cand[i * OS_MAX_CANDIDATES + k].params;
@@ -326,7 +326,8 @@ static double min_of(const os_path_space *ps, int what)
     double s = what == 0 ? (double)ps->fixed.params : what == 1 ? (double)ps->fixed.macs : ps->lat_fixed;
     for (int i = 0; i < ps->n; i++) {
         const os_arch_choice *c = &ps->tmpl.c[i];
-        if (c->kind != OS_CHOICE_LAYER || ps->group[i] >= 0)
+        /* a gated choice is off when its gate picks candidate 0 (a depth of 1) */
+        if (c->kind != OS_CHOICE_LAYER || ps->group[i] >= 0 || c->gate_min > 0)
             continue;
         double best = measure(ps, what, i, 0);
         for (int k = 1; k < c->n; k++)
@@ -390,6 +391,15 @@ int os_path_limits_check(const os_path_space *ps, const os_path_limits *l)
 }
 
 /* ---- latency table -------------------------------------------------------------------- */
+/* 1 when choice i gates another (a depth choice) */
+static int is_gate(const os_path_space *ps, int i)
+{
+    for (int j = 0; j < ps->n; j++)
+        if (ps->tmpl.c[j].gate == i)
+            return 1;
+    return 0;
+}
+
 int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
 {
     cJSON *j = cJSON_Parse(json);
@@ -424,6 +434,8 @@ int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
         if (c->kind != OS_CHOICE_LAYER)
             continue;
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, c->label);
+        if (!e && is_gate(ps, i))
+            continue; /* a depth: its blocks carry the latency */
         if (!e) {
             rc = os_error("%s: no entry for choice '%s'", what, c->label);
             break;
