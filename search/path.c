@@ -1,6 +1,7 @@
 /* search/path.c — single paths: sampling, mutation, crossover, validity,
  * costs, latency, BN recalibration, evaluation (path.h). */
 #include "search/path.h"
+#include "search/latency.h"
 #include "tensor/arena.h"
 #include "tensor/error.h"
 
@@ -41,6 +42,9 @@ int os_path_space_init(os_path_space *ps, os_net *net, const os_space *sp, int c
     memset(ps, 0, sizeof *ps);
     os_arch_of_net(net, &ps->tmpl);
     ps->n = net->n_choices;
+    ps->in_c = net->in_c;
+    ps->in_h = net->in_h;
+    ps->in_w = net->in_w;
     ps->group = xcalloc((size_t)ps->n, sizeof *ps->group);
     ps->keep = xcalloc((size_t)ps->n, sizeof *ps->keep);
     ps->zero = xcalloc((size_t)ps->n, sizeof *ps->zero);
@@ -391,6 +395,39 @@ int os_path_limits_check(const os_path_space *ps, const os_path_limits *l)
 }
 
 /* ---- latency table -------------------------------------------------------------------- */
+/* the table's metadata against the supernet and the expectations */
+static int check_meta(const os_path_space *ps, const cJSON *j, const char *what)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "space");
+    if (v && (!cJSON_IsString(v) || strcmp(v->valuestring, ps->tmpl.space)))
+        return os_error("%s: a latency table of the %s space, but the supernet is %s", what,
+                        cJSON_IsString(v) ? v->valuestring : "(not a string)", ps->tmpl.space);
+    v = cJSON_GetObjectItemCaseSensitive(j, "input");
+    if (v) {
+        int ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 3, in[3] = {0, 0, 0};
+        for (int k = 0; ok && k < 3; k++) {
+            const cJSON *e = cJSON_GetArrayItem(v, k);
+            ok = cJSON_IsNumber(e);
+            in[k] = ok ? e->valueint : 0;
+        }
+        if (!ok)
+            return os_error("%s: \"input\" must be [C, H, W]", what);
+        if (in[0] != ps->in_c || in[1] != ps->in_h || in[2] != ps->in_w)
+            return os_error("%s: measured at input %dx%dx%d, but the supernet's input is %dx%dx%d (measure the table "
+                            "at the search's input: oneshot latency --input %dx%dx%d)", what, in[0], in[1], in[2],
+                            ps->in_c, ps->in_h, ps->in_w, ps->in_c, ps->in_h, ps->in_w);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "batch");
+    if (v && ps->expect_batch > 0 && (!cJSON_IsNumber(v) || v->valueint != ps->expect_batch))
+        return os_error("%s: measured at batch %d, but %d is expected here (oneshot latency --batch %d)", what,
+                        cJSON_IsNumber(v) ? v->valueint : -1, ps->expect_batch, ps->expect_batch);
+    v = cJSON_GetObjectItemCaseSensitive(j, "threads");
+    if (v && ps->expect_threads > 0 && (!cJSON_IsNumber(v) || v->valueint != ps->expect_threads))
+        return os_error("%s: measured with %d threads, but %d are used here (oneshot latency --threads %d)", what,
+                        cJSON_IsNumber(v) ? v->valueint : -1, ps->expect_threads, ps->expect_threads);
+    return 0;
+}
+
 /* 1 when choice i gates another (a depth choice) */
 static int is_gate(const os_path_space *ps, int i)
 {
@@ -410,8 +447,13 @@ int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
     }
     double *lat = xcalloc((size_t)ps->n * OS_MAX_CANDIDATES, sizeof *lat);
     double fixed = 0;
-    int rc = 0;
+    int rc = check_meta(ps, j, what), tb = 0, tt = 0;
+    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(j, "batch"), *mt = cJSON_GetObjectItemCaseSensitive(j, "threads");
+    tb = cJSON_IsNumber(mb) ? mb->valueint : 0;
+    tt = cJSON_IsNumber(mt) ? mt->valueint : 0;
     for (const cJSON *it = j->child; it && !rc; it = it->next) {
+        if (os_latency_meta_key(it->string))
+            continue;
         if (!strcmp(it->string, "fixed")) {
             if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0)
                 rc = os_error("%s: \"fixed\" must be a number of milliseconds >= 0", what);
@@ -463,6 +505,8 @@ int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
     ps->lat = lat;
     ps->lat_fixed = fixed;
     ps->has_latency = 1;
+    ps->lat_batch = tb;
+    ps->lat_threads = tt;
     return 0;
 }
 

@@ -106,6 +106,8 @@ struct os_net {
     void (*choose)(os_net *net, const os_forward_ctx *ctx, void *arg);
     void *choose_arg;
     struct os_cost *cand_costs; /* [n_choices][OS_MAX_CANDIDATES] while os_net_candidate_costs runs */
+    double *cand_seconds;      /* [n_choices][OS_MAX_CANDIDATES] while set (search/latency.c): each
+                                  candidate's wall time in the forward adds here */
     void *impl;
     /* logits [N, classes]; *aux_logits set when the net has an auxiliary head
      * and ctx->training (else NULL). */
