@@ -27,11 +27,12 @@
  *
  * Latency (--latency-table): E[LAT] = fixed + sum over layer choices of
  * sum_j q_j LAT_j over the sampled pair (the reference's
- * current_prob_over_ops), and the loss is
+ * current_prob_over_ops; a block that a depth choice gates counts with the
+ * probability that the depth runs it), and the loss is
  *     mul-log:    L = CE * a * (log E[LAT] / log T)^b   (a 0.2, b 0.3)
  *     add-linear: L = CE + lambda * (E[LAT] - T) / T    (lambda 0.1)
  * Its alpha gradient has the same form as the gates': with
- * G_j = dL/dg_j + dL/dE * LAT_j the formula above gives the whole
+ * G_j = dL/dg_j + dL/dE * dE/dq_j the formula above gives the whole
  * dL/dalpha. The metrics report E[LAT] under the full p per epoch. */
 #include "search/proxyless.h"
 #include "search/path.h"
@@ -92,7 +93,7 @@ typedef struct {
     int arch_mode;         /* the chooser installs the gates */
     int has_table;
     os_path_space ps;      /* latency table */
-    double *q, *old;       /* [n * OS_MAX_CANDIDATES] scratch: probabilities, alphas before a step */
+    double *q, *dq, *old;  /* [n * OS_MAX_CANDIDATES] scratch: probabilities, dE[LAT]/dq, alphas before a step */
 } px_state;
 
 static int is_subset(const os_choice *c) { return c->kind == OS_CHOICE_INPUT && c->k == 0; }
@@ -228,14 +229,40 @@ static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
 }
 
 /* ---- latency ------------------------------------------------------------------------ */
-/* E[LAT] with per choice the probabilities q (full p, or the sampled pair's) */
-static double expected_latency(const px_state *s, const double *q /* [n * MAX] */)
+/* E[LAT] with per choice the probabilities q (full p, or the sampled pair's),
+ * and dE/dq into dq (may be NULL). A block gated by a depth choice
+ * (os_choice.gate) counts with the probability that it runs,
+ * P = sum over the gate's candidates d >= gate_min of q_gate,d, so that a
+ * depth candidate's derivative is its own entry (0: depths are not in the
+ * table) plus the expected latency of the blocks it runs. One level of
+ * gating (a gate is not gated itself; create checks it). */
+static double expected_latency(const px_state *s, const double *q, double *dq)
 {
+    const os_net *net = s->env.net;
+    const double *lat = s->ps.lat;
     double e = s->ps.lat_fixed;
-    for (int i = 0; i < s->n; i++)
-        if (s->env.net->choices[i].kind == OS_CHOICE_LAYER)
-            for (int j = 0; j < s->env.net->choices[i].n; j++)
-                e += q[i * OS_MAX_CANDIDATES + j] * s->ps.lat[i * OS_MAX_CANDIDATES + j];
+    if (dq)
+        memset(dq, 0, sizeof *dq * (size_t)s->n * OS_MAX_CANDIDATES);
+    for (int i = 0; i < s->n; i++) {
+        const os_choice *c = &net->choices[i];
+        if (c->kind != OS_CHOICE_LAYER)
+            continue;
+        double ei = 0, run = 1;
+        for (int j = 0; j < c->n; j++)
+            ei += q[i * OS_MAX_CANDIDATES + j] * lat[i * OS_MAX_CANDIDATES + j];
+        if (c->gate >= 0) {
+            run = 0;
+            for (int d = c->gate_min; d < net->choices[c->gate].n; d++)
+                run += q[c->gate * OS_MAX_CANDIDATES + d];
+            if (dq)
+                for (int d = c->gate_min; d < net->choices[c->gate].n; d++)
+                    dq[c->gate * OS_MAX_CANDIDATES + d] += ei;
+        }
+        e += run * ei;
+        if (dq)
+            for (int j = 0; j < c->n; j++)
+                dq[i * OS_MAX_CANDIDATES + j] += run * lat[i * OS_MAX_CANDIDATES + j];
+    }
     return e;
 }
 
@@ -264,6 +291,12 @@ static int load_table(px_state *s)
     if (!(o->latency_target > 0))
         return os_error("--latency-target: %g ms; a latency target must be > 0 ms with --latency-table",
                         (double)o->latency_target);
+    for (int i = 0; i < s->n; i++) {
+        const os_choice *c = &s->env.net->choices[i];
+        if (c->gate >= 0 && s->env.net->choices[c->gate].gate >= 0)
+            return os_error("proxyless: choice '%s' is gated by '%s', itself gated: the latency loss handles one "
+                            "level of depth choices", c->label, s->env.net->choices[c->gate].label);
+    }
     const os_space *sp = os_space_find(s->env.net->space);
     if (os_path_space_init(&s->ps, s->env.net, sp, 0))
         return -1;
@@ -321,7 +354,7 @@ static double arch_grad(px_state *s, const os_batch *val, const int *act, const 
     }
     double scale = 1, dlde = 0;
     if (s->has_table) {
-        double dfde, f = latency_part(s, expected_latency(s, q), &dfde);
+        double dfde, f = latency_part(s, expected_latency(s, q, s->dq), &dfde);
         if (s->o.latency_loss == LOSS_MUL_LOG)
             scale = f, dlde = ce * dfde;
         else
@@ -334,7 +367,7 @@ static double arch_grad(px_state *s, const os_batch *val, const int *act, const 
         os_tensor_to_host(s->gates.t[i]->grad, gg);
         double G[OS_MAX_CANDIDATES];
         for (int j = 0; j < c->n; j++) {
-            G[j] = scale * gg[j] + (s->has_table && c->kind == OS_CHOICE_LAYER ? dlde * s->ps.lat[i * OS_MAX_CANDIDATES + j] : 0.0);
+            G[j] = scale * gg[j] + (s->has_table && c->kind == OS_CHOICE_LAYER ? dlde * s->dq[i * OS_MAX_CANDIDATES + j] : 0.0);
             gg[j] = (float)(scale * gg[j]);
         }
         if (scale != 1)
@@ -416,8 +449,9 @@ static int px_create(const os_search_env *env, const void *options, void **state
     s->active = calloc((size_t)s->n, sizeof *s->active);
     s->involved = calloc((size_t)s->n, sizeof *s->involved);
     s->q = calloc((size_t)s->n * OS_MAX_CANDIDATES, sizeof *s->q);
+    s->dq = calloc((size_t)s->n * OS_MAX_CANDIDATES, sizeof *s->dq);
     s->old = calloc((size_t)s->n * OS_MAX_CANDIDATES, sizeof *s->old);
-    if (!s->active || !s->involved || !s->q || !s->old) {
+    if (!s->active || !s->involved || !s->q || !s->dq || !s->old) {
         px_free(s);
         return os_error("proxyless: out of memory");
     }
@@ -453,6 +487,7 @@ static void px_free(void *state)
     free(s->active);
     free(s->involved);
     free(s->q);
+    free(s->dq);
     free(s->old);
     free(s);
 }
@@ -534,7 +569,7 @@ static void px_metrics(void *state, cJSON *record)
         if (c->kind == OS_CHOICE_LAYER)
             softmax_over(a, c->n, os_mask_all(c->n), q + i * OS_MAX_CANDIDATES);
     }
-    double d, e = expected_latency(s, q);
+    double d, e = expected_latency(s, q, NULL);
     cJSON_AddNumberToObject(record, "expected_latency_ms", e);
     cJSON_AddNumberToObject(record, s->o.latency_loss == LOSS_MUL_LOG ? "latency_factor" : "latency_term",
                             latency_part(s, e, &d));

@@ -7,6 +7,7 @@
 static const os_space *const spaces[] = {
     &os_space_cifar_cell,
     &os_space_nb201,
+    &os_space_proxyless,
 };
 
 int os_space_count(void) { return (int)(sizeof spaces / sizeof spaces[0]); }
