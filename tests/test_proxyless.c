@@ -39,13 +39,22 @@ typedef struct {
  * lat(i, j) ms, "none" 0 */
 static double table_lat(int i, int j) { return 1.0 + 0.7 * ((j * 7 + i * 3) % 5) + 0.05 * i; }
 
+/* 1 when choice i gates another (a depth choice of the proxyless space) */
+static int is_gate(const os_net *net, int i)
+{
+    for (int k = 0; k < net->n_choices; k++)
+        if (net->choices[k].gate == i)
+            return 1;
+    return 0;
+}
+
 static void write_table(const os_net *net, const char *path, double fixed, double (*lat)(int, int))
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "fixed", fixed);
     for (int i = 0; i < net->n_choices; i++) {
         const os_choice *c = &net->choices[i];
-        if (c->kind != OS_CHOICE_LAYER)
+        if (c->kind != OS_CHOICE_LAYER || is_gate(net, i)) /* a depth is not in a table */
             continue;
         cJSON *o = cJSON_AddObjectToObject(root, c->label);
         for (int j = 0; j < c->n; j++)
@@ -251,7 +260,7 @@ typedef struct {
  * E over the sampled pairs at alphas A (A[i][j]) */
 static double latency_loss(const lat_ctx *c, double A[][OS_MAX_CANDIDATES])
 {
-    double e = c->fixed;
+    static double q[64][OS_MAX_CANDIDATES];
     for (int i = 0; i < c->net->n_choices; i++) {
         const os_choice *ch = &c->net->choices[i];
         double m = -INFINITY, s = 0;
@@ -259,22 +268,35 @@ static double latency_loss(const lat_ctx *c, double A[][OS_MAX_CANDIDATES])
             if ((c->inv[i] >> j) & 1u)
                 m = fmax(m, A[i][j]);
         for (int j = 0; j < ch->n; j++)
-            if ((c->inv[i] >> j) & 1u)
-                s += exp(A[i][j] - m);
+            s += (q[i][j] = (c->inv[i] >> j) & 1u ? exp(A[i][j] - m) : 0);
         for (int j = 0; j < ch->n; j++)
-            if ((c->inv[i] >> j) & 1u)
-                e += exp(A[i][j] - m) / s * (j == ch->zero_index ? 0.0 : table_lat(i, j));
+            q[i][j] /= s;
+    }
+    double e = c->fixed;
+    for (int i = 0; i < c->net->n_choices; i++) {
+        const os_choice *ch = &c->net->choices[i];
+        if (is_gate(c->net, i))
+            continue;
+        double ei = 0, run = 1;
+        for (int j = 0; j < ch->n; j++)
+            ei += q[i][j] * (j == ch->zero_index ? 0.0 : table_lat(i, j));
+        if (ch->gate >= 0) { /* a block of a stage: runs when the depth reaches it */
+            run = 0;
+            for (int d = ch->gate_min; d < c->net->choices[ch->gate].n; d++)
+                run += q[ch->gate][d];
+        }
+        e += run * ei;
     }
     if (c->mul_log)
         return c->ce * c->a * pow(log(e) / log(c->target), c->b);
     return c->lambda * (e - c->target) / c->target;
 }
 
-static void alpha_formula_case(const char *loss)
+static void alpha_formula_case(const char *space, const char *loss)
 {
     os_set_threads(1);
     rig g;
-    rig_open(&g, "nb201",
+    rig_open(&g, space,
              (const char *const[]){"warmup-epochs", "0", "latency-table", "@table", "latency-target", "4.5",
                                    "latency-loss", loss, "latency-lambda", "0.3", NULL});
     int mul_log = !strcmp(loss, "mul-log");
@@ -283,6 +305,7 @@ static void alpha_formula_case(const char *loss)
     batches(1, x, y);
     os_batch vb = {x + B * 64, y + B, B};
     int n = g.net.n_choices, act[64], other[64];
+    cr_assert(n <= 64);
     pairs(&g.net, act, other);
     double ce = os_proxyless_arch_step(g.t.state, &vb, act, other, 0);
     cr_assert(isfinite(ce));
@@ -331,8 +354,14 @@ static void alpha_formula_case(const char *loss)
     rig_close(&g);
 }
 
-Test(proxyless, alpha_gradient_formula_mul_log) { alpha_formula_case("mul-log"); }
-Test(proxyless, alpha_gradient_formula_add_linear) { alpha_formula_case("add-linear"); }
+Test(proxyless, alpha_gradient_formula_mul_log) { alpha_formula_case("nb201", "mul-log"); }
+Test(proxyless, alpha_gradient_formula_add_linear) { alpha_formula_case("nb201", "add-linear"); }
+/* depth choices gate the blocks: E[LAT] counts a block with the probability that it runs */
+Test(proxyless, alpha_gradient_formula_depth_gated, .timeout = 120)
+{
+    alpha_formula_case("proxyless", "mul-log");
+    alpha_formula_case("proxyless", "add-linear");
+}
 
 Test(proxyless, adam_step_keeps_the_unsampled_probabilities)
 {
