@@ -773,3 +773,5 @@ Test(proxyless, input_and_subset_choices)
     os_optim_free(wopt);
     os_net_free(&net);
 }
+
+Test(proxyless, resume_is_bit_identical_proxyless_space, .timeout = 120) { resume_case("proxyless"); }
