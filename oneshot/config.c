@@ -96,7 +96,9 @@ static const flag flags[] = {
     F("latency-table", T_STR, latency_table, EVOLVE, 0, 0, FREE, "JSON {\"<choice>\": {\"<candidate>\": ms}, \"fixed\": ms}"),
     F("out", T_STR, out, LATENCY, 0, 0, FREE, "write the latency table (JSON) here (default: print it)"),
     F("runs", T_INT, runs, LATENCY, 20, 100000, FREE, "timed forwards; the median is reported (default 30)"),
+    F("clock", T_STR, clock, LATENCY, 0, 0, FREE, "wall (default) | cpu: the process's CPU time, steadier on a loaded machine (--threads 1)"),
     F("warmup", T_INT, warmup, LATENCY, 0, 100000, FREE, "untimed forwards first (default 5)"),
+    F("latency-table", T_STR, latency_table, LATENCY, 0, 0, FREE, "with --arch: also the latency this table predicts for the child"),
     F("random", T_INT, random_n, EVOLVE, 0, BIG, FREE, "random search instead: N random candidates under the same limits"),
 };
 #undef F
@@ -149,6 +151,7 @@ void os_config_defaults(os_config *c, os_command cmd)
         c->threads = 1;
         c->runs = 30;
         c->warmup = 5;
+        snprintf(c->clock, sizeof c->clock, "wall");
         return;
     }
     if (cmd == OS_CMD_EVOLVE) {

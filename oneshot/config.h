@@ -44,6 +44,7 @@ typedef struct os_config {
     float mutation_prob, max_latency;
     char max_params[32], max_madds[32], latency_table[512];
     int runs, warmup;             /* latency: timed and untimed forwards */
+    char clock[8];                /* latency: wall | cpu */
 } os_config;
 
 /* Defaults for a command (the default strategy's options included). */

@@ -23,6 +23,14 @@ int os_cmd_latency(os_config *c)
         fprintf(stderr, "oneshot: --input '%s': expected CxHxW with C in 1..4 (e.g. 3x32x32)\n", c->input);
         return 2;
     }
+    if (strcmp(c->clock, "wall") && strcmp(c->clock, "cpu")) {
+        fprintf(stderr, "oneshot: --clock '%s': expected wall or cpu\n", c->clock);
+        return 2;
+    }
+    if (!strcmp(c->clock, "cpu") && c->threads != 1) {
+        fprintf(stderr, "oneshot: --clock cpu needs --threads 1 (the process's CPU time adds up every thread's)\n");
+        return 2;
+    }
     const os_space *sp = os_space_find(c->space);
     if (!c->arch[0] && !sp) {
         fprintf(stderr, "oneshot: unknown space '%s' (see `oneshot spaces`)\n", c->space);
@@ -43,7 +51,7 @@ int os_cmd_latency(os_config *c)
         return 2;
     }
     os_latency_opts lo = {.batch = c->batch, .threads = os_threads(), .warmup = c->warmup, .runs = c->runs,
-                          .seed = 1};
+                          .seed = 1, .cpu_clock = !strcmp(c->clock, "cpu")};
     const char *variant = !strcmp(sp->name, "proxyless") ? (os_proxyless_small_variant(in_h, in_w) ? "small" : "imagenet")
                                                          : NULL;
     int rc = 0;
@@ -51,9 +59,21 @@ int os_cmd_latency(os_config *c)
         os_latency_stat st;
         rc = os_latency_measure(&net, &lo, &st);
         if (!rc)
-            printf("%s child %s, input %dx%dx%d, batch %d, threads %d: median %.4f ms (p10 %.4f, p90 %.4f) over %d "
-                   "runs\n", sp->name, c->arch, in_c, in_h, in_w, lo.batch, lo.threads, st.median, st.p10, st.p90,
+            printf("%s child %s, input %dx%dx%d, batch %d, threads %d, %s clock: median %.4f ms (p10 %.4f, p90 %.4f) over %d "
+                   "runs\n", sp->name, c->arch, in_c, in_h, in_w, lo.batch, lo.threads, c->clock, st.median, st.p10, st.p90,
                    lo.runs);
+        double pred = -1;
+        if (!rc && c->latency_table[0]) {
+            os_space_opts po = so;
+            po.cells = 0; /* the full supernet: every depth */
+            if (os_latency_predict(sp, &po, &child, c->latency_table, lo.batch, lo.threads, &pred)) {
+                fprintf(stderr, "oneshot: --latency-table: %s\n", os_last_error());
+                rc = 2;
+            } else {
+                printf("predicted by %s: %.4f ms (measured / predicted %.3f)\n", c->latency_table, pred,
+                       st.median / pred);
+            }
+        }
         if (!rc && c->out[0]) {
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "space", sp->name);
@@ -63,7 +83,10 @@ int os_cmd_latency(os_config *c)
             cJSON_AddNumberToObject(j, "batch", lo.batch);
             cJSON_AddNumberToObject(j, "threads", lo.threads);
             cJSON_AddNumberToObject(j, "runs", lo.runs);
+            cJSON_AddStringToObject(j, "clock", c->clock);
             cJSON_AddNumberToObject(j, "median_ms", st.median);
+            if (pred >= 0)
+                cJSON_AddNumberToObject(j, "predicted_ms", pred);
             double sp2[2] = {st.p10, st.p90};
             cJSON_AddItemToObject(j, "spread_ms", cJSON_CreateDoubleArray(sp2, 2));
             char *txt = cJSON_Print(j);

@@ -5,7 +5,8 @@
  * Every measurement runs the inference path (evaluation mode, gradients
  * off, no tape) on one random input of [batch, C, H, W]: `warmup` untimed
  * forwards, then `runs` timed ones; a figure is the median of the runs and
- * its spread the range from the 10th to the 90th percentile.
+ * its spread the range from the 10th to the 90th percentile. The clock is
+ * the wall clock, or the process's CPU time (opts.cpu_clock, one thread).
  *
  * The table: one supernet forward runs every candidate of every layer choice
  * (an input choice its first k inputs) at its own input shape, and the
@@ -20,7 +21,7 @@
  *
  * JSON written (and read by os_path_latency_parse):
  *   {"space": "proxyless", "variant": "small", "input": [3, 32, 32],
- *    "batch": 1, "threads": 1, "runs": 30, "warmup": 5,
+ *    "batch": 1, "threads": 1, "runs": 30, "warmup": 5, "clock": "wall",
  *    "machine": {"cpu": "...", "hostname": "..."},
  *    "build": {"compiler": "...", "flags": "...", "commit": "..."},
  *    "date": "2026-11-30T02:10:00Z", "units": "ms",
@@ -41,6 +42,10 @@ typedef struct os_latency_opts {
     int warmup;      /* untimed forwards first */
     int runs;        /* timed forwards (>= 1; the CLI asks for >= 20) */
     uint64_t seed;   /* of the random input */
+    int cpu_clock;   /* 0: wall time (what a user waits; right on a quiet
+                        machine). 1: the process's CPU time, which a loaded
+                        machine disturbs much less (a forward that waits for
+                        a core is not charged the wait); threads must be 1 */
 } os_latency_opts;
 
 typedef struct os_latency_stat {
@@ -52,6 +57,14 @@ typedef struct os_latency_stat {
 struct cJSON *os_latency_table(os_net *supernet, const char *variant, const os_latency_opts *o);
 /* A whole network's forward (a child), end to end. 0, or -1 with os_error(). */
 int os_latency_measure(os_net *net, const os_latency_opts *o, os_latency_stat *st);
+/* The latency a table (file `table`) predicts for a child: the space's
+ * supernet is built with `so` (no arch), the table loaded with the
+ * expectations batch / threads (0 = not checked) and the child's choices
+ * looked up by label (a child whose labels are the supernet's: nb201,
+ * proxyless). 0, or -1 with os_error() naming the mismatch. */
+struct os_space;
+int os_latency_predict(const struct os_space *sp, const os_space_opts *so, const struct os_arch *child,
+                       const char *table, int batch, int threads, double *ms);
 /* Median and 10th / 90th percentiles of n values (sorted in place). */
 void os_latency_stats(double *v, int n, os_latency_stat *st);
 /* The metadata keys of a table (os_path_latency_parse skips them): 1 if key is one. */

@@ -43,7 +43,12 @@
  * Every layer choice of the supernet and every one of its candidates must
  * be there; a path's latency is "fixed" plus its candidates' entries. A
  * depth choice (one that gates others, os_choice.gate) needs no entry: the
- * blocks it gates off count nothing. Tables written by `oneshot latency`
+ * blocks it gates off count nothing. For a strategy that weighs candidates
+ * (ProxylessNAS' expected latency): E[latency] = fixed + sum over choices i
+ * of P(i runs) * sum_k p_ik lat_ik, with P(i runs) = 1 for an ungated choice
+ * and, for a block gated by depth choice g from candidate m (os_choice.gate,
+ * gate_min), the sum of g's probabilities of candidates m and up (the depths
+ * that run it). Tables written by `oneshot latency`
  * (search/latency.h) carry metadata keys; when present they are checked:
  * "space" must be the supernet's, "input" its [C, H, W], "batch" and
  * "threads" ps->expect_batch / expect_threads when those are set: a

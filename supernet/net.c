@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void os_net_init(os_net *net, const char *space, int in_c, int in_h, int in_w, int classes)
 {
@@ -250,20 +249,13 @@ static int only_one(unsigned mask) { return mask && !(mask & (mask - 1)); }
 static int lowest(unsigned mask) { return __builtin_ctz(mask); }
 
 /* run candidate i; while os_net_candidate_costs measures, add its cost */
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static os_tensor *run_one(os_net *net, int choice, os_candidate_fn run, void *self, int i, os_tensor *x,
                           const os_forward_ctx *ctx)
 {
     if (net->cand_seconds) {
-        double t0 = now_seconds();
+        double t0 = net->cand_clock();
         os_tensor *y = run(self, i, x, ctx);
-        net->cand_seconds[choice * OS_MAX_CANDIDATES + i] += now_seconds() - t0;
+        net->cand_seconds[choice * OS_MAX_CANDIDATES + i] += net->cand_clock() - t0;
         return y;
     }
     if (!net->cand_costs)

@@ -122,7 +122,8 @@ struct os_net {
     void *choose_arg;
     struct os_cost *cand_costs; /* [n_choices][OS_MAX_CANDIDATES] while os_net_candidate_costs runs */
     double *cand_seconds;      /* [n_choices][OS_MAX_CANDIDATES] while set (search/latency.c): each
-                                  candidate's wall time in the forward adds here */
+                                  candidate's time in the forward adds here, */
+    double (*cand_clock)(void); /* ... read from this clock (seconds) */
     void *impl;
     /* logits [N, classes]; *aux_logits set when the net has an auxiliary head
      * and ctx->training (else NULL). */

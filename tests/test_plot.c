@@ -197,7 +197,9 @@ Test(plot, every_space_draws_checked_pictures)
         } else if (!strcmp(sp->name, "nb201")) {
             stems[n++] = "cell";
         } else {
-            stems[n++] = os_plot_arch_drawer(sp->name) ? "cell-normal" : "arch";
+            /* a drawer of cells, or the chain of labels ("arch": proxyless, enas_macro) */
+            os_plot_arch_fn fn = os_plot_arch_drawer(sp->name);
+            stems[n++] = fn && fn != os_plot_arch_chain ? "cell-normal" : "arch";
         }
         stems[n++] = "probs";
         stems[n++] = "curves";

@@ -254,6 +254,8 @@ static int px_build(os_net *net, const os_space_opts *o)
         return -1;
     }
     int maxd = o->cells ? o->cells : PX_MAXD, C = o->channels ? o->channels : 32;
+    if (!d->search)
+        maxd = PX_MAXD; /* a child's depths are its architecture's */
     if (maxd < 1 || maxd > PX_MAXD || C < 1 || C > 4096 || o->in_h < 1 || o->in_w < 1) {
         free(d);
         return os_error("proxyless: needs cells (the most blocks per stage) in 1..4 and channels (the stem "
