@@ -97,6 +97,10 @@ $(BUILD)/oneshot: $(BUILD)/obj/oneshot/main.o $(BUILD)/liboneshot.a
 
 # tests/test_plot.c checks SVG files with libxml2 (libxml2-dev)
 $(BUILD)/obj/tests/%.o: private CFLAGS += -I/usr/include/libxml2
+# a latency table records the build it was measured with
+$(BUILD)/obj/search/latency.o: private CFLAGS += -DOS_GIT_COMMIT='"$(shell git rev-parse --short HEAD 2>/dev/null)"' \
+	-DOS_BUILD_FLAGS='"$(OPT)"'
+
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/liboneshot.a
 	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/liboneshot.a -o $@ $(LDLIBS) -lcriterion -lxml2
@@ -168,6 +172,7 @@ ref:
 	cd tests/ref && /usr/bin/python3 gen_engine.py
 	cd tests/ref && /usr/bin/python3 gen_supernet.py
 	cd tests/ref && /usr/bin/python3 gen_enas.py
+	cd tests/ref && /usr/bin/python3 gen_proxyless.py
 
 clean:
 	rm -rf build build-san build-portable build-portable-san

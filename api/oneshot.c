@@ -271,7 +271,7 @@ int oneshot_strategy_option(const char *strategy, int i, oneshot_option_info *in
         return api_fail(NULL, ONESHOT_EINVAL, "oneshot_strategy_option: %s has %d options, not an option %d",
                         s->name, s->n_options, i);
     const os_option *o = &s->options[i];
-    static const char *const types[] = {"int", "float", "bool"};
+    static const char *const types[] = {"int", "float", "bool", "string", "enum"};
     *info = (oneshot_option_info){.name = o->name, .type = types[o->type], .def = o->def, .lo = o->lo,
                                   .hi = o->hi, .help = o->help};
     return ONESHOT_OK;

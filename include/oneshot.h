@@ -131,7 +131,8 @@ const char *oneshot_strategy_summary(int i);
 
 typedef struct oneshot_option_info {
     const char *name;       /* "arch-lr" */
-    const char *type;       /* "int", "float" or "bool" (1/0/true/false) */
+    const char *type;       /* "int", "float", "bool" (1/0/true/false), "string" or
+                               "enum" (one of the names its help lists) */
     double def, lo, hi;     /* default and the allowed closed range */
     const char *help;
 } oneshot_option_info;

@@ -19,6 +19,7 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define COSTS (1u << OS_CMD_COSTS)
 #define PLOT (1u << OS_CMD_PLOT)
 #define EVOLVE (1u << OS_CMD_EVOLVE)
+#define LATENCY (1u << OS_CMD_LATENCY)
 #define FIT (TRAIN | RETRAIN)
 
 /* On --resume a flag must keep the run's value (FIXED), may change (FREE:
@@ -40,7 +41,7 @@ typedef struct {
     {nm, ty, offsetof(os_config, field), sizeof(((os_config *)0)->field), cmds, lo, hi, res, help}
 #define BIG 1e9
 static const flag flags[] = {
-    F("space", T_STR, space, TRAIN | RETRAIN | COSTS, 0, 0, FIXED, "search space (see `oneshot spaces`)"),
+    F("space", T_STR, space, TRAIN | RETRAIN | COSTS | LATENCY, 0, 0, FIXED, "search space (see `oneshot spaces`)"),
     F("strategy", T_STR, strategy, TRAIN, 0, 0, FIXED, "one-shot strategy (see `oneshot strategies`)"),
     F("data", T_STR, data, FIT | EVAL, 0, 0, FIXED, "dataset directory (default: Fashion-MNIST from dataset-fashion-mnist)"),
     F("format", T_STR, format, FIT | EVAL, 0, 0, FIXED, "cifar10 | cifar100 | idx | folder (default: detect)"),
@@ -49,15 +50,15 @@ static const flag flags[] = {
     F("resume", T_STR, resume, FIT, 0, 0, FREE, "continue the run in this directory where it stopped"),
     F("out", T_STR, out, PLOT, 0, 0, FREE, "where the pictures go (default: RUN/plots; with --arch only: plots)"),
     F("run", T_STR, run, EVAL | EXPORT | PLOT | EVOLVE, 0, 0, FREE, "the run directory to read"),
-    F("arch", T_STR, arch, RETRAIN | COSTS | PLOT, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
+    F("arch", T_STR, arch, RETRAIN | COSTS | PLOT | LATENCY, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
     F("epochs", T_INT, epochs, FIT, 1, BIG, FREE, "epochs"),
-    F("batch", T_INT, batch, FIT | EVAL | EVOLVE, 1, 65536, FIXED, "batch size (evolve: default the run's)"),
-    F("cells", T_INT, cells, FIT | COSTS, 1, 1000, FIXED, "cells (cifar_cell: in all; nb201: per stage)"),
-    F("channels", T_INT, channels, FIT | COSTS, 1, 4096, FIXED, "initial channels"),
+    F("batch", T_INT, batch, FIT | EVAL | EVOLVE | LATENCY, 1, 65536, FIXED, "batch size (evolve: default the run's)"),
+    F("cells", T_INT, cells, FIT | COSTS | LATENCY, 1, 1000, FIXED, "cells (cifar_cell: in all; nb201: per stage)"),
+    F("channels", T_INT, channels, FIT | COSTS | LATENCY, 1, 4096, FIXED, "initial channels"),
     F("subset", T_INT, subset, FIT, 0, BIG, FIXED, "use only the first N training images of each class (0 = all)"),
     F("test-subset", T_INT, max_per_class_test, FIT | EVAL, 0, BIG, FIXED, "use only the first N test images of each class (0 = all)"),
     F("seed", T_INT, seed, FIT | EVOLVE, 0, 2147483647, FIXED, "random seed (evolve: of the search, default 2)"),
-    F("threads", T_INT, threads, FIT | EVAL | EVOLVE, 0, 1024, WARN, "CPU threads (0 = all cores)"),
+    F("threads", T_INT, threads, FIT | EVAL | EVOLVE | LATENCY, 0, 1024, WARN, "CPU threads (0 = all cores)"),
     F("train-portion", T_FLOAT, train_portion, TRAIN, 0.01, 0.99, FIXED, "fraction of the training set that trains weights (rest: architecture)"),
     F("lr", T_FLOAT, lr, FIT, 1e-09, 1e6, FIXED, "weight learning rate (SGD)"),
     F("lr-min", T_FLOAT, lr_min, FIT, 0, 1e6, FIXED, "cosine schedule floor"),
@@ -71,8 +72,8 @@ static const flag flags[] = {
     F("cutout", T_INT, cutout, FIT, 0, 4096, FIXED, "cutout length (0 = off)"),
     F("crop-pad", T_INT, crop_pad, FIT, 0, 4096, FIXED, "random-crop zero padding (0 = off)"),
     F("flip", T_INT, flip, FIT, 0, 1, FIXED, "random horizontal flip (1/0)"),
-    F("input", T_STR, input, COSTS, 0, 0, FREE, "input shape CxHxW (default 3x32x32)"),
-    F("classes", T_INT, classes, COSTS, 1, 100000, FREE, "classes (default 10)"),
+    F("input", T_STR, input, COSTS | LATENCY, 0, 0, FREE, "input shape CxHxW (default 3x32x32)"),
+    F("classes", T_INT, classes, COSTS | LATENCY, 1, 100000, FREE, "classes (default 10)"),
     F("log-every", T_INT, log_every, FIT | EVOLVE, 1, BIG, FREE, "print a line every N steps (evolve: candidates) when not on a terminal"),
     F("val-batches", T_INT, val_batches, TRAIN, 0, BIG, FREE, "validation batches per epoch (0 = all)"),
     F("limit-steps", T_INT, limit_steps, FIT, 0, BIG, FREE, "at most N steps per epoch (0 = all; for quick runs)"),
@@ -93,6 +94,11 @@ static const flag flags[] = {
     F("max-madds", T_STR, max_madds, EVOLVE, 0, 0, FREE, "... at most this many multiply-adds per image (e.g. 40M)"),
     F("max-latency", T_FLOAT, max_latency, EVOLVE, 0, 1e9, FREE, "... at most this latency in ms (needs --latency-table)"),
     F("latency-table", T_STR, latency_table, EVOLVE, 0, 0, FREE, "JSON {\"<choice>\": {\"<candidate>\": ms}, \"fixed\": ms}"),
+    F("out", T_STR, out, LATENCY, 0, 0, FREE, "write the latency table (JSON) here (default: print it)"),
+    F("runs", T_INT, runs, LATENCY, 20, 100000, FREE, "timed forwards; the median is reported (default 30)"),
+    F("clock", T_STR, clock, LATENCY, 0, 0, FREE, "wall (default) | cpu: the process's CPU time, steadier on a loaded machine (--threads 1)"),
+    F("warmup", T_INT, warmup, LATENCY, 0, 100000, FREE, "untimed forwards first (default 5)"),
+    F("latency-table", T_STR, latency_table, LATENCY, 0, 0, FREE, "with --arch: also the latency this table predicts for the child"),
     F("random", T_INT, random_n, EVOLVE, 0, BIG, FREE, "random search instead: N random candidates under the same limits"),
 };
 #undef F
@@ -102,7 +108,7 @@ static unsigned char given[N_FLAGS];
 
 static const char *cmd_name(os_command c)
 {
-    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve"};
+    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency"};
     return n[c];
 }
 
@@ -140,6 +146,14 @@ void os_config_defaults(os_config *c, os_command cmd)
     set_strategy_defaults(c);
     c->log_every = 50;
     c->plots = 1;
+    if (cmd == OS_CMD_LATENCY) {
+        c->batch = 1;
+        c->threads = 1;
+        c->runs = 30;
+        c->warmup = 5;
+        snprintf(c->clock, sizeof c->clock, "wall");
+        return;
+    }
     if (cmd == OS_CMD_EVOLVE) {
         /* SPOS's search (REFERENCE.md §7) */
         c->population = 50;
@@ -390,7 +404,8 @@ int os_config_resume_check(const os_config *run, const os_config *now, int *thre
     for (int k = 0; s && now->cmd == OS_CMD_TRAIN && k < s->n_options; k++) {
         const os_option *r = &s->options[k];
         size_t sz = r->type == OS_OPT_FLOAT ? sizeof(float) : sizeof(int);
-        if (memcmp(run->strategy_opts + r->offset, now->strategy_opts + r->offset, sz))
+        const char *pr = (const char *)run->strategy_opts + r->offset, *pn = (const char *)now->strategy_opts + r->offset;
+        if (r->type == OS_OPT_STRING ? strncmp(pr, pn, OS_OPT_STRING_MAX) != 0 : memcmp(pr, pn, sz) != 0)
             o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0,
                                   "\n  --%s: differs from the run's (see its config.json)", r->name);
     }
@@ -438,7 +453,7 @@ int os_config_from_json(os_config *c, const cJSON *j)
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command");
     if (cmd) {
         int k = -1;
-        for (int i = 0; i <= OS_CMD_EVOLVE; i++)
+        for (int i = 0; i <= OS_CMD_LATENCY; i++)
             if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, cmd_name((os_command)i)))
                 k = i;
         if (k < 0)

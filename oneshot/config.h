@@ -13,7 +13,8 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
-typedef enum { OS_CMD_TRAIN, OS_CMD_RETRAIN, OS_CMD_EVAL, OS_CMD_EXPORT, OS_CMD_COSTS, OS_CMD_PLOT, OS_CMD_EVOLVE } os_command;
+typedef enum { OS_CMD_TRAIN, OS_CMD_RETRAIN, OS_CMD_EVAL, OS_CMD_EXPORT, OS_CMD_COSTS, OS_CMD_PLOT, OS_CMD_EVOLVE,
+               OS_CMD_LATENCY } os_command;
 
 typedef struct os_config {
     os_command cmd;
@@ -42,6 +43,8 @@ typedef struct os_config {
     int population, generations, top, mutations, crossovers, bn_batches, random_n;
     float mutation_prob, max_latency;
     char max_params[32], max_madds[32], latency_table[512];
+    int runs, warmup;             /* latency: timed and untimed forwards */
+    char clock[8];                /* latency: wall | cpu */
 } os_config;
 
 /* Defaults for a command (the default strategy's options included). */

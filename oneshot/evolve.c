@@ -205,7 +205,7 @@ static int setup_search(evo *v)
     if (os_path_space_init(&v->ps, &v->net, v->sp, 1))
         return fail(1);
     if (c->latency_table[0] && os_path_latency_load(&v->ps, c->latency_table))
-        return fail(1);
+        return fail(2); /* a table of another space or input, or one that lacks candidates */
     if (os_evolution_init(&v->e, &v->ps, &v->s))
         return fail(2);
     os_path_cost lo;

@@ -36,6 +36,7 @@ static void usage(FILE *f)
             "  costs       parameters and multiply-adds of every candidate (--space) or of a child (--arch)\n"
             "  plot        pictures of a run (cells, choice probabilities, learning curves) and report.html\n"
             "  evolve      search a trained single-path supernet (spos, random) by evolution (--run DIR)\n"
+            "  latency     time every candidate of a space on this machine (a latency table), or a child (--arch)\n"
             "  spaces      list the search spaces\n"
             "  strategies  list the one-shot strategies\n\n"
             "quick start:  oneshot train --space cifar_cell --strategy darts --epochs 5 --subset 500\n");
@@ -90,14 +91,14 @@ static void cli_fatal(const char *msg)
 
 static int command_of(const char *cmd, os_command *c)
 {
-    static const char *const names[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve"};
-    for (int i = 0; i <= OS_CMD_EVOLVE; i++)
+    static const char *const names[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency"};
+    for (int i = 0; i <= OS_CMD_LATENCY; i++)
         if (!strcmp(cmd, names[i])) {
             *c = (os_command)i;
             return 0;
         }
     fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, "
-                    "plot, evolve, spaces, strategies\n", cmd);
+                    "plot, evolve, latency, spaces, strategies\n", cmd);
     return -1;
 }
 
@@ -217,6 +218,8 @@ static int run_command(int argc, char **argv)
         return os_cmd_plot(&cfg);
     if (c == OS_CMD_EVOLVE)
         return os_cmd_evolve(&cfg);
+    if (c == OS_CMD_LATENCY)
+        return os_cmd_latency(&cfg);
     return c == OS_CMD_EVAL ? os_cmd_eval(&cfg) : os_cmd_export(&cfg);
 }
 

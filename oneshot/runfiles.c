@@ -1,6 +1,7 @@
 /* oneshot/runfiles.c — config.json, metrics.jsonl, arch.json of a run. */
 #include "oneshot/runfiles.h"
 #include "tensor/error.h"
+#include "ops/count.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -313,6 +314,38 @@ int os_trim_metrics(const char *dir, int epochs_done)
     return rc;
 }
 
+/* "costs" of arch.json: the child's parameters and multiply-adds per image,
+ * built at the search's input, cells and channels (a retrain at other
+ * settings costs more or less) */
+static void child_costs(os_trainer *t, const os_arch *child, char **txt)
+{
+    const os_net *n = t->net;
+    os_space_opts so = {.cells = n->cells, .channels = n->channels, .in_c = n->in_c, .in_h = n->in_h,
+                        .in_w = n->in_w, .num_classes = n->num_classes, .seed = 1, .arch = child};
+    os_net cn;
+    if (t->space->build(&cn, &so))
+        return; /* arch.json without costs rather than no arch.json */
+    os_cost c;
+    os_net_cost(&cn, &c);
+    os_net_free(&cn);
+    cJSON *j = cJSON_Parse(*txt);
+    if (!j)
+        return;
+    cJSON *o = cJSON_AddObjectToObject(j, "costs");
+    int in[3] = {n->in_c, n->in_h, n->in_w};
+    cJSON_AddItemToObject(o, "input", cJSON_CreateIntArray(in, 3));
+    cJSON_AddNumberToObject(o, "cells", n->cells);
+    cJSON_AddNumberToObject(o, "channels", n->channels);
+    cJSON_AddNumberToObject(o, "params", (double)c.params);
+    cJSON_AddNumberToObject(o, "madds", (double)c.macs);
+    char *nt = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (nt) {
+        free(*txt);
+        *txt = nt;
+    }
+}
+
 int os_export_run_arch(os_trainer *t, int max_skip, const char *dir, int verbose)
 {
     os_arch w, child;
@@ -323,6 +356,7 @@ int os_export_run_arch(os_trainer *t, int max_skip, const char *dir, int verbose
         return os_error("export: %s", msg);
     }
     char *txt = os_arch_json(t->space, &child, &w);
+    child_costs(t, &child, &txt);
     char path[700];
     snprintf(path, sizeof path, "%s/arch.json", dir);
     int rc = os_write_text(path, txt);

@@ -12,26 +12,36 @@
 
 struct cJSON;
 
-typedef enum { OS_OPT_INT, OS_OPT_FLOAT, OS_OPT_BOOL } os_opt_type;
+/* STRING: a char[OS_OPT_STRING_MAX] field (a file name), default "" (none).
+ * ENUM: an int field holding the index of one of `names` (given and written
+ * by name: "mul-log"); def is the default index, lo and hi are unused. */
+typedef enum { OS_OPT_INT, OS_OPT_FLOAT, OS_OPT_BOOL, OS_OPT_STRING, OS_OPT_ENUM } os_opt_type;
+
+#define OS_OPT_STRING_MAX 256
 
 typedef struct os_option {
     const char *name;        /* flag name without "--": "arch-lr" */
     os_opt_type type;
-    size_t offset;           /* of an int (INT, BOOL) or a float (FLOAT) field */
+    size_t offset;           /* of an int (INT, BOOL, ENUM), float (FLOAT) or char[] (STRING) field */
     double def, lo, hi;      /* default and the allowed closed range */
     const char *help;
+    const char *const *names; /* ENUM: the values' names, NULL-terminated */
 } os_option;
 
-#define OS_OPTION(nm, ty, st, field, def, lo, hi, help) {nm, ty, offsetof(st, field), def, lo, hi, help}
+#define OS_OPTION(nm, ty, st, field, def, lo, hi, help) {nm, ty, offsetof(st, field), def, lo, hi, help, NULL}
+#define OS_OPTION_STRING(nm, st, field, help) {nm, OS_OPT_STRING, offsetof(st, field), 0, 0, 0, help, NULL}
+#define OS_OPTION_ENUM(nm, st, field, def, names, help) \
+    {nm, OS_OPT_ENUM, offsetof(st, field), def, 0, 0, help, names}
 
 void os_options_defaults(const os_option *t, int n, void *opts);
 /* Set one option from text. 0; 1 when the table has no such name; -1 with
  * os_error() naming the option and the allowed range for a bad value. A
- * BOOL takes 1/0/true/false. */
+ * BOOL takes 1/0/true/false, an ENUM one of its names, a STRING any text
+ * shorter than OS_OPT_STRING_MAX. */
 int os_options_set(const os_option *t, int n, void *opts, const char *name, const char *value);
 /* Check every value against its range: 0 or -1 with os_error(). */
 int os_options_check(const os_option *t, int n, const void *opts);
-/* {"name": value, ...} */
+/* {"name": value, ...} (STRING and ENUM values as JSON strings) */
 struct cJSON *os_options_to_json(const os_option *t, int n, const void *opts);
 /* Read the keys of j that the table has (others are an error naming them). */
 int os_options_from_json(const os_option *t, int n, void *opts, const struct cJSON *j);

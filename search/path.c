@@ -1,6 +1,7 @@
 /* search/path.c — single paths: sampling, mutation, crossover, validity,
  * costs, latency, BN recalibration, evaluation (path.h). */
 #include "search/path.h"
+#include "search/latency.h"
 #include "tensor/arena.h"
 #include "tensor/error.h"
 
@@ -41,6 +42,9 @@ int os_path_space_init(os_path_space *ps, os_net *net, const os_space *sp, int c
     memset(ps, 0, sizeof *ps);
     os_arch_of_net(net, &ps->tmpl);
     ps->n = net->n_choices;
+    ps->in_c = net->in_c;
+    ps->in_h = net->in_h;
+    ps->in_w = net->in_w;
     ps->group = xcalloc((size_t)ps->n, sizeof *ps->group);
     ps->keep = xcalloc((size_t)ps->n, sizeof *ps->keep);
     ps->zero = xcalloc((size_t)ps->n, sizeof *ps->zero);
@@ -87,7 +91,7 @@ int os_path_space_init(os_path_space *ps, os_net *net, const os_space *sp, int c
     os_net_set_chooser(net, choose, arg);
     ps->fixed = total;
     for (int i = 0; i < ps->n; i++)
-        for (int k = 0; k < path.c[i].n; k++)
+        for (int k = 0; k < path.c[i].n && !os_arch_gated_off(&path, i); k++)
             if ((path.c[i].chosen >> k) & 1u) {
                 ps->fixed.macs -= ps->cand[i * OS_MAX_CANDIDATES + k].macs;
                 ps->fixed.params -= ps->cand[i * OS_MAX_CANDIDATES + k].params;
@@ -307,7 +311,7 @@ void os_path_cost_of(const os_path_space *ps, const os_arch *path, os_path_cost 
         if (path->c[i].kind != OS_CHOICE_LAYER)
             continue;
         int k = os_arch_chosen_one(&path->c[i]);
-        if (k < 0)
+        if (k < 0 || os_arch_gated_off(path, i))
             continue;
         if (ps->has_costs) {
             c->params += (double)ps->cand[i * OS_MAX_CANDIDATES + k].params;
@@ -339,7 +343,8 @@ static double min_of(const os_path_space *ps, int what)
     double s = what == 0 ? (double)ps->fixed.params : what == 1 ? (double)ps->fixed.macs : ps->lat_fixed;
     for (int i = 0; i < ps->n; i++) {
         const os_arch_choice *c = &ps->tmpl.c[i];
-        if (c->kind != OS_CHOICE_LAYER || ps->group[i] >= 0)
+        /* a gated choice is off when its gate picks candidate 0 (a depth of 1) */
+        if (c->kind != OS_CHOICE_LAYER || ps->group[i] >= 0 || c->gate_min > 0)
             continue;
         double best = measure(ps, what, i, 0);
         for (int k = 1; k < c->n; k++)
@@ -403,6 +408,48 @@ int os_path_limits_check(const os_path_space *ps, const os_path_limits *l)
 }
 
 /* ---- latency table -------------------------------------------------------------------- */
+/* the table's metadata against the supernet and the expectations */
+static int check_meta(const os_path_space *ps, const cJSON *j, const char *what)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "space");
+    if (v && (!cJSON_IsString(v) || strcmp(v->valuestring, ps->tmpl.space)))
+        return os_error("%s: a latency table of the %s space, but the supernet is %s", what,
+                        cJSON_IsString(v) ? v->valuestring : "(not a string)", ps->tmpl.space);
+    v = cJSON_GetObjectItemCaseSensitive(j, "input");
+    if (v) {
+        int ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 3, in[3] = {0, 0, 0};
+        for (int k = 0; ok && k < 3; k++) {
+            const cJSON *e = cJSON_GetArrayItem(v, k);
+            ok = cJSON_IsNumber(e);
+            in[k] = ok ? e->valueint : 0;
+        }
+        if (!ok)
+            return os_error("%s: \"input\" must be [C, H, W]", what);
+        if (in[0] != ps->in_c || in[1] != ps->in_h || in[2] != ps->in_w)
+            return os_error("%s: measured at input %dx%dx%d, but the supernet's input is %dx%dx%d (measure the table "
+                            "at the search's input: oneshot latency --input %dx%dx%d)", what, in[0], in[1], in[2],
+                            ps->in_c, ps->in_h, ps->in_w, ps->in_c, ps->in_h, ps->in_w);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "batch");
+    if (v && ps->expect_batch > 0 && (!cJSON_IsNumber(v) || v->valueint != ps->expect_batch))
+        return os_error("%s: measured at batch %d, but %d is expected here (oneshot latency --batch %d)", what,
+                        cJSON_IsNumber(v) ? v->valueint : -1, ps->expect_batch, ps->expect_batch);
+    v = cJSON_GetObjectItemCaseSensitive(j, "threads");
+    if (v && ps->expect_threads > 0 && (!cJSON_IsNumber(v) || v->valueint != ps->expect_threads))
+        return os_error("%s: measured with %d threads, but %d are used here (oneshot latency --threads %d)", what,
+                        cJSON_IsNumber(v) ? v->valueint : -1, ps->expect_threads, ps->expect_threads);
+    return 0;
+}
+
+/* 1 when choice i gates another (a depth choice) */
+static int is_gate(const os_path_space *ps, int i)
+{
+    for (int j = 0; j < ps->n; j++)
+        if (ps->tmpl.c[j].gate == i)
+            return 1;
+    return 0;
+}
+
 int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
 {
     cJSON *j = cJSON_Parse(json);
@@ -413,8 +460,13 @@ int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
     }
     double *lat = xcalloc((size_t)ps->n * OS_MAX_CANDIDATES, sizeof *lat);
     double fixed = 0;
-    int rc = 0;
+    int rc = check_meta(ps, j, what), tb = 0, tt = 0;
+    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(j, "batch"), *mt = cJSON_GetObjectItemCaseSensitive(j, "threads");
+    tb = cJSON_IsNumber(mb) ? mb->valueint : 0;
+    tt = cJSON_IsNumber(mt) ? mt->valueint : 0;
     for (const cJSON *it = j->child; it && !rc; it = it->next) {
+        if (os_latency_meta_key(it->string))
+            continue;
         if (!strcmp(it->string, "fixed")) {
             if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0)
                 rc = os_error("%s: \"fixed\" must be a number of milliseconds >= 0", what);
@@ -437,6 +489,8 @@ int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
         if (c->kind != OS_CHOICE_LAYER)
             continue;
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, c->label);
+        if (!e && is_gate(ps, i))
+            continue; /* a depth: its blocks carry the latency */
         if (!e) {
             rc = os_error("%s: no entry for choice '%s'", what, c->label);
             break;
@@ -464,6 +518,8 @@ int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
     ps->lat = lat;
     ps->lat_fixed = fixed;
     ps->has_latency = 1;
+    ps->lat_batch = tb;
+    ps->lat_threads = tt;
     return 0;
 }
 

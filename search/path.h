@@ -41,7 +41,18 @@
  * top-level number "fixed" (the rest of the network):
  *   {"fixed": 0.8, "cell/0_1": {"none": 0, "skip_connect": 0.01, ...}, ...}
  * Every layer choice of the supernet and every one of its candidates must
- * be there; a path's latency is "fixed" plus its candidates' entries.
+ * be there; a path's latency is "fixed" plus its candidates' entries. A
+ * depth choice (one that gates others, os_choice.gate) needs no entry: the
+ * blocks it gates off count nothing. For a strategy that weighs candidates
+ * (ProxylessNAS' expected latency): E[latency] = fixed + sum over choices i
+ * of P(i runs) * sum_k p_ik lat_ik, with P(i runs) = 1 for an ungated choice
+ * and, for a block gated by depth choice g from candidate m (os_choice.gate,
+ * gate_min), the sum of g's probabilities of candidates m and up (the depths
+ * that run it). Tables written by `oneshot latency`
+ * (search/latency.h) carry metadata keys; when present they are checked:
+ * "space" must be the supernet's, "input" its [C, H, W], "batch" and
+ * "threads" ps->expect_batch / expect_threads when those are set: a
+ * mismatch is an error naming both values.
  */
 #ifndef OS_PATH_H
 #define OS_PATH_H
@@ -63,6 +74,10 @@ typedef struct os_path_space {
     int has_latency;
     double *lat;           /* [n * OS_MAX_CANDIDATES] ms */
     double lat_fixed;
+    int in_c, in_h, in_w;  /* the supernet's input (a table's "input" must match) */
+    int expect_batch;      /* set before loading a table: its "batch" and */
+    int expect_threads;    /* "threads" must match (0 = not checked) */
+    int lat_batch, lat_threads; /* the loaded table's (0 = not recorded) */
 } os_path_space;
 
 /* The paths of a supernet. costs: also measure the candidates' costs (one

@@ -10,7 +10,8 @@
     X(gdas)           \
     X(spos)           \
     X(random)         \
-    X(enas)
+    X(enas)           \
+    X(proxyless)
 
 #define DECLARE(n) extern const os_strategy os_strategy_##n;
 STRATEGIES(DECLARE)

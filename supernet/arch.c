@@ -48,6 +48,7 @@ int os_arch_add(os_arch *a, const char *label, os_choice_kind kind, int n, int k
     c->kind = kind;
     c->n = n;
     c->k = k;
+    c->gate = c->gate_min = -1;
     for (int i = 0; names && i < n; i++)
         c->names[i] = names[i];
     return a->n++;
@@ -61,12 +62,31 @@ int os_arch_find(const os_arch *a, const char *label)
     return -1;
 }
 
+void os_arch_gate(os_arch *a, int i, int gate, int min)
+{
+    if (i < 0 || i >= a->n || gate < 0 || gate >= i || min < 0 || min >= a->c[gate].n)
+        os_fatal("arch_gate: choice %d gated by %d from candidate %d", i, gate, min);
+    a->c[i].gate = gate;
+    a->c[i].gate_min = min;
+}
+
+int os_arch_gated_off(const os_arch *a, int i)
+{
+    const os_arch_choice *c = &a->c[i];
+    if (c->gate < 0)
+        return 0;
+    int g = os_arch_chosen_one(&a->c[c->gate]);
+    return g >= 0 && g < c->gate_min;
+}
+
 void os_arch_of_net(const os_net *net, os_arch *a)
 {
     os_arch_init(a, net->space);
     for (int i = 0; i < net->n_choices; i++) {
         const os_choice *c = &net->choices[i];
         os_arch_add(a, c->label, c->kind, c->n, c->k, c->kind == OS_CHOICE_LAYER ? c->names : NULL);
+        a->c[i].gate = c->gate;
+        a->c[i].gate_min = c->gate_min;
     }
 }
 
@@ -106,7 +126,7 @@ int os_arch_chosen_one(const os_arch_choice *c)
 int os_arch_complete(const os_arch *a)
 {
     for (int i = 0; i < a->n; i++)
-        if (!a->c[i].chosen)
+        if (!a->c[i].chosen && !os_arch_gated_off(a, i))
             return 0;
     return 1;
 }
@@ -122,14 +142,29 @@ int os_arch_equal(const os_arch *a, const os_arch *b)
 }
 
 /* ---- NNI labels ----------------------------------------------------------------- */
+/* 1 when every candidate name is a decimal integer (a depth choice) */
+static int names_are_ints(const os_arch_choice *c)
+{
+    if (c->kind != OS_CHOICE_LAYER)
+        return 0;
+    for (int k = 0; k < c->n; k++) {
+        const char *s = c->names[k];
+        if (!s || !*s || strlen(s) > 9 || strspn(s, "0123456789") != strlen(s))
+            return 0;
+    }
+    return 1;
+}
+
 cJSON *os_arch_to_nni(const os_arch *a)
 {
     cJSON *j = cJSON_CreateObject();
     for (int i = 0; i < a->n; i++) {
         const os_arch_choice *c = &a->c[i];
-        if (!c->chosen)
+        if (!c->chosen || os_arch_gated_off(a, i))
             continue;
-        if (c->kind == OS_CHOICE_LAYER) {
+        if (names_are_ints(c)) {
+            cJSON_AddNumberToObject(j, c->label, atoi(c->names[os_arch_chosen_one(c)]));
+        } else if (c->kind == OS_CHOICE_LAYER) {
             cJSON_AddStringToObject(j, c->label, c->names[os_arch_chosen_one(c)]);
         } else {
             cJSON *arr = cJSON_AddArrayToObject(j, c->label);
@@ -176,9 +211,24 @@ int os_arch_from_nni(os_arch *a, const cJSON *dict, const char *src)
     for (int i = 0; i < a->n; i++) {
         os_arch_choice *c = &a->c[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(dict, c->label);
+        c->chosen = 0;
+        if (os_arch_gated_off(a, i))
+            continue; /* does not run: its key may be missing, and is ignored */
         if (!v)
             return os_error("%s%skey '%s' is missing", pre, sep, c->label);
-        c->chosen = 0;
+        if (names_are_ints(c)) {
+            char num[32];
+            int ok = cJSON_IsNumber(v) && v->valuedouble == (double)v->valueint;
+            if (ok)
+                snprintf(num, sizeof num, "%d", v->valueint);
+            int k = ok ? os_arch_name_index(c, num) : cJSON_IsString(v) ? os_arch_name_index(c, v->valuestring) : -1;
+            if (k < 0) {
+                list_names(c, list, sizeof list);
+                return os_error("%s%skey '%s' must be one of the integers %s", pre, sep, c->label, list);
+            }
+            c->chosen = 1u << k;
+            continue;
+        }
         if (c->kind == OS_CHOICE_LAYER) {
             int k = cJSON_IsString(v) ? os_arch_name_index(c, v->valuestring) : -1;
             list_names(c, list, sizeof list);

@@ -8,7 +8,9 @@
  *
  * JSON is NNI's label format: {"<label>": "<op name>"} for a layer choice,
  * {"<label>": [i, ...]} for an input choice (a subset choice, k == 0: any
- * list of distinct indices, [] included). arch.json wraps it:
+ * list of distinct indices, [] included). A layer choice whose candidate
+ * names are all decimal integers (a depth: "1".."4") is written as a JSON
+ * number ({"s2_depth": 2}, as NNI does) and read from a number or a string. arch.json wraps it:
  *   {"space": "...", "arch": {NNI labels}, <space extras: "genotype",
  *    "arch_str">, "probs": {"<supernet label>": {"<op>": p, ...}}}
  * and os_arch_load() reads that file, a bare NNI dict, a named architecture
@@ -31,6 +33,9 @@ typedef struct os_arch_choice {
     int has_weights;
     float w[OS_MAX_CANDIDATES];              /* probabilities when has_weights (a
                                                 subset choice: per input) */
+    int gate, gate_min;                      /* as os_choice: runs only when choice `gate`
+                                                (an index in this arch, earlier) has chosen
+                                                a candidate >= gate_min; -1 = always */
 } os_arch_choice;
 
 typedef struct os_arch {
@@ -45,6 +50,12 @@ void os_arch_copy(os_arch *dst, const os_arch *src);
 /* Add a choice (names: layer choices only, NULL for input choices); returns its index. */
 int os_arch_add(os_arch *a, const char *label, os_choice_kind kind, int n, int k, const char *const *names);
 int os_arch_find(const os_arch *a, const char *label);
+/* Choice i runs only when choice `gate` (< i) picks a candidate >= min. */
+void os_arch_gate(os_arch *a, int i, int gate, int min);
+/* 1 when choice i does not run: its gate is decided and picks a candidate
+ * below gate_min. Such a choice need not be decided (os_arch_complete), is
+ * left out of NNI dicts and may be missing from them (os_arch_from_nni). */
+int os_arch_gated_off(const os_arch *a, int i);
 /* The supernet form of a net: its choices, nothing decided. */
 void os_arch_of_net(const os_net *net, os_arch *a);
 /* The net's alphas as weights (softmax; a subset choice per-input sigmoid), in the supernet form. -1 with

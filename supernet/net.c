@@ -69,6 +69,7 @@ void os_bn_init(os_net *net, os_bn *bn, const char *name, int C, int affine)
     char nm[64];
     bn->C = C;
     bn->affine = affine;
+    bn->eps = 1e-5f;
     bn->gamma = bn->beta = NULL;
     if (affine) {
         snprintf(nm, sizeof nm, "%s.weight", name);
@@ -87,7 +88,7 @@ void os_bn_init(os_net *net, os_bn *bn, const char *name, int C, int affine)
 
 os_tensor *os_bn_forward(os_bn *bn, os_tensor *x, const os_forward_ctx *ctx)
 {
-    return os_batch_norm(x, bn->gamma, bn->beta, bn->mean, bn->var, ctx->training, 0.1f, 1e-5f);
+    return os_batch_norm(x, bn->gamma, bn->beta, bn->mean, bn->var, ctx->training, 0.1f, bn->eps);
 }
 
 /* ---- choices ---------------------------------------------------------------- */
@@ -116,6 +117,7 @@ static int add_choice(os_net *net, os_rng *r, const char *label, os_choice_kind 
     c->zero_index = -1;
     for (int j = 0; j < OS_MAX_CANDIDATES; j++)
         c->src[j] = -1;
+    c->gate = c->gate_min = -1;
     c->alpha = os_param_new(label, 1, &n);
     float h[OS_MAX_CANDIDATES];
     for (int i = 0; i < n; i++)
@@ -141,6 +143,16 @@ int os_net_layer_choice(os_net *net, os_rng *r, const char *label, int n, const 
             net->choices[i].zero_index = j;
     }
     return i;
+}
+
+void os_net_choice_gate(os_net *net, int choice, int gate, int min)
+{
+    if (choice < 0 || choice >= net->n_choices || gate < 0 || gate >= choice || min < 0 ||
+        min >= net->choices[gate].n)
+        os_fatal("choice_gate: choice %d gated by %d from candidate %d (of %d choices)", choice, gate, min,
+                 net->n_choices);
+    net->choices[choice].gate = gate;
+    net->choices[choice].gate_min = min;
 }
 
 int os_net_input_choice(os_net *net, os_rng *r, const char *label, int n, int k)
@@ -240,6 +252,12 @@ static int lowest(unsigned mask) { return __builtin_ctz(mask); }
 static os_tensor *run_one(os_net *net, int choice, os_candidate_fn run, void *self, int i, os_tensor *x,
                           const os_forward_ctx *ctx)
 {
+    if (net->cand_seconds) {
+        double t0 = net->cand_clock();
+        os_tensor *y = run(self, i, x, ctx);
+        net->cand_seconds[choice * OS_MAX_CANDIDATES + i] += net->cand_clock() - t0;
+        return y;
+    }
     if (!net->cand_costs)
         return run(self, i, x, ctx);
     os_cost a, b;

@@ -9,6 +9,7 @@ static const os_space *const spaces[] = {
     &os_space_nb201,
     &os_space_enas_macro,
     &os_space_enas_micro,
+    &os_space_proxyless,
 };
 
 int os_space_count(void) { return (int)(sizeof spaces / sizeof spaces[0]); }

@@ -65,6 +65,13 @@ typedef struct os_choice {
                                               decision produces it (a controller's
                                               attention anchor), -1 = none (a cell
                                               input); set by os_net_set_input_src */
+    /* A choice that runs only when another decides so (a stage's depth
+     * choice gates its blocks): gate = the index (in net->choices) of that
+     * choice, and this one runs when the gate's chosen candidate index is
+     * >= gate_min; -1 = always runs. Set with os_net_choice_gate. A path's
+     * costs and latency (search/path.h) and an NNI export (supernet/arch.h)
+     * leave a gated-off choice out. */
+    int gate, gate_min;
 } os_choice;
 
 /* One forward pass. */
@@ -92,6 +99,8 @@ static inline unsigned os_mask_all(int n) { return n >= 32 ? ~0u : (1u << n) - 1
 /* ---- batch norm module --------------------------------------------------- */
 typedef struct os_bn {
     int C, affine;
+    float eps;                 /* 1e-5 from os_bn_init (PyTorch's default); a
+                                  space may set another (proxyless: 1e-3) */
     os_tensor *gamma, *beta;   /* params (affine) or NULL */
     os_tensor *mean, *var;     /* running statistics (persistent buffers) */
 } os_bn;
@@ -112,6 +121,9 @@ struct os_net {
     void (*choose)(os_net *net, const os_forward_ctx *ctx, void *arg);
     void *choose_arg;
     struct os_cost *cand_costs; /* [n_choices][OS_MAX_CANDIDATES] while os_net_candidate_costs runs */
+    double *cand_seconds;      /* [n_choices][OS_MAX_CANDIDATES] while set (search/latency.c): each
+                                  candidate's time in the forward adds here, */
+    double (*cand_clock)(void); /* ... read from this clock (seconds) */
     void *impl;
     /* logits [N, classes]; *aux_logits set when the net has an auxiliary head
      * and ctx->training (else NULL). */
@@ -133,6 +145,9 @@ int os_net_input_choice(os_net *net, os_rng *r, const char *label, int n, int k)
 /* Input j of input choice `choice` is produced by choice `src` (-1: none). */
 void os_net_set_input_src(os_net *net, int choice, int j, int src);
 int os_net_find_choice(const os_net *net, const char *label);
+/* Choice `choice` runs only when choice `gate` (created earlier) picks a
+ * candidate index >= min (see os_choice.gate). */
+void os_net_choice_gate(os_net *net, int choice, int gate, int min);
 
 /* Install the chooser that decides every choice for each forward pass. */
 void os_net_set_chooser(os_net *net, void (*choose)(os_net *, const os_forward_ctx *, void *), void *arg);

@@ -489,12 +489,12 @@ Test(evolve_cli, latency_limit_holds, .timeout = 180)
     char *aj = cu_slurp2(rd, "arch.json");
     cr_expect(strstr(aj, "latency_ms"), "%s", aj);
     free(aj);
-    /* a table of another space is a bad file (exit 1) naming the label */
+    /* a table of another space is a usage error (exit 2) naming the label */
     f = fopen(tab, "w");
     fprintf(f, "{\"normal/edge_2_0\": {\"none\": 0}}\n");
     fclose(f);
     cr_expect_eq(cu_run(dir, "b", NULL, "evolve --run %s/run " SMALL " --latency-table %s --max-latency 3.5 --out %s/b",
-                        dir, tab, dir), 1);
+                        dir, tab, dir), 2);
     CU_EXPECT_STDERR(dir, "b", "normal/edge_2_0");
     du_rmtree(dir);
 }

@@ -199,7 +199,9 @@ Test(plot, every_space_draws_checked_pictures)
         } else if (!strcmp(sp->name, "enas_macro")) {
             stems[n++] = "layers";
         } else {
-            stems[n++] = os_plot_arch_drawer(sp->name) ? "cell-normal" : "arch";
+            /* a drawer of cells, or the chain of labels ("arch": proxyless, enas_macro) */
+            os_plot_arch_fn fn = os_plot_arch_drawer(sp->name);
+            stems[n++] = fn && fn != os_plot_arch_chain ? "cell-normal" : "arch";
         }
         stems[n++] = "probs";
         stems[n++] = "curves";

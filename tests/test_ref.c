@@ -55,6 +55,8 @@ Test(ref_conv, dw_5x5_s2) { conv_case("dw_5x5_s2"); }
 Test(ref_conv, dw_3x3_d2) { conv_case("dw_3x3_d2"); }
 Test(ref_conv, dw_5x5_d2) { conv_case("dw_5x5_d2"); }
 Test(ref_conv, dw_3x3_d2_s2) { conv_case("dw_3x3_d2_s2"); }
+Test(ref_conv, dw_7x7_s1) { conv_case("dw_7x7_s1"); }
+Test(ref_conv, dw_7x7_s2) { conv_case("dw_7x7_s2"); }
 
 /* ---- batch norm ---------------------------------------------------------------- */
 static os_tensor *persistent_from(os_st_file *f, const char *name)
@@ -96,6 +98,21 @@ Test(ref_bn, train_affine) { bn_case("bn_train_affine"); }
 Test(ref_bn, train_plain) { bn_case("bn_train_plain"); }
 Test(ref_bn, eval_affine) { bn_case("bn_eval_affine"); }
 Test(ref_bn, eval_plain) { bn_case("bn_eval_plain"); }
+Test(ref_bn, train_eps_1e3) { bn_case("bn_train_eps1e-3"); }
+Test(ref_bn, eval_eps_1e3) { bn_case("bn_eval_eps1e-3"); }
+
+/* ---- relu6 ------------------------------------------------------------------------- */
+Test(ref_act, relu6)
+{
+    os_st_file *f = ref_open("relu6");
+    os_params g = {0};
+    os_tensor *x = ref_param(f, "x", &g);
+    os_tensor *out = os_relu6(x);
+    ref_compare(f, "out", out, OP_ATOL, OP_RTOL);
+    os_backward_seeded(out, ref_tensor(f, "r"));
+    ref_compare(f, "grad_x", x->grad, OP_ATOL, OP_RTOL);
+    finish(f, &g);
+}
 
 /* ---- pooling ---------------------------------------------------------------------- */
 static void pool_case(const char *name, int max)

@@ -184,6 +184,8 @@ Test(strategy, options_by_name_are_range_checked)
         cr_expect_eq(os_options_set(st->options, st->n_options, opts, "no-such-option", "1"), 1);
         for (int k = 0; k < st->n_options; k++) {
             const os_option *o = &st->options[k];
+            if (o->type == OS_OPT_STRING) /* a file name: any text that fits */
+                continue;
             char big[32];
             snprintf(big, sizeof big, "%g", o->hi + 1);
             cr_expect_eq(os_options_set(st->options, st->n_options, opts, o->name, big), -1, "%s --%s %s", st->name,

@@ -6,7 +6,7 @@
  * buffer is split into s column phases (column q goes to phase q % s at q / s),
  * so that every inner loop reads consecutive floats whatever the stride. The
  * loops work on 8-float vectors (GCC vector extensions; 16-float blocks too
- * where AVX-512 is present) with 3x3 and 5x5 filters specialised: the forward
+ * where AVX-512 is present) with 3x3, 5x5 and 7x7 filters specialised: the forward
  * computes tiles of 4 output rows x 1-2 vectors in registers, the weight
  * gradient keeps all KH*KW sums of a column block in registers. Rows whose
  * width is not a multiple of 8 (28, 14, 7 for Fashion-MNIST) are computed
@@ -265,7 +265,7 @@ INLINE void fwd_core(const float *restrict src, long srs, const long *restrict t
                      const float *restrict k, float init, int accumulate, const int KH, const int KW,
                      const int DW, int wide)
 {
-    long to[5];
+    long to[7];
     for (int kx = 0; kx < KW; kx++)
         to[kx] = DW ? (long)kx * DW : toff[kx];
     long rs_out = (long)sh * srs, rs_tap = (long)dh * srs;
@@ -351,6 +351,13 @@ INLINE void fwd_plane(const float *src, long srs, const long *toff, int dw, floa
             OS_FWD(5, 2);
         else
             OS_FWD(5, 0);
+    } else if (kh == 7 && kw == 7) {
+        if (step == 1)
+            OS_FWD(7, 1);
+        else if (step == 2)
+            OS_FWD(7, 2);
+        else
+            OS_FWD(7, 0);
     } else {
         fwd_generic(src, srs, toff, out, ors, oh, ow, sh, dh, k, kh, kw, init, accumulate);
     }
@@ -620,12 +627,12 @@ void os_cpu_conv2d_dw_bwd_data(const os_conv_geom *c, os_tensor *dx, const float
 /* ---- backward weight ---------------------------------------------------------- */
 /* For one plane: accv[ky*KW+kx] (vectors) and accs[...] (scalars, tail columns)
  * += sum_{oy,ox} g(oy,ox) * src(oy*sh + ky*dh, tap kx of ox). For one block of
- * columns, all KH*KW sums stay in registers over all output rows (KH, KW <= 5;
+ * columns, all KH*KW sums stay in registers over all output rows (KH, KW <= 7: 7x7 spills some;
  * DW as in fwd_core). With `wide`, 16-column blocks (AVX-512) come first; their
  * halves are folded into the 8-float sums. */
 #define OS_WG_BLOCK(VT, VTU, W)                                                    \
     {                                                                              \
-        VT a[25];                                                                  \
+        VT a[49];                                                                  \
         for (int t = 0; t < KH * KW; t++)                                          \
             a[t] = (VT){0};                                                        \
         for (int oy = 0; oy < oh; oy++) {                                          \
@@ -646,7 +653,7 @@ INLINE void wgrad_core(const float *restrict src, long srs, const long *restrict
                        const float *restrict g, int oh, int ow, int sh, int dh, vf *restrict accv,
                        float *restrict accs, int wide, const int KH, const int KW, const int DW)
 {
-    long to[5];
+    long to[7];
     for (int kx = 0; kx < KW; kx++)
         to[kx] = DW ? (long)kx * DW : toff[kx];
     long rs_tap = (long)dh * srs;
@@ -709,6 +716,13 @@ INLINE void wgrad_plane(const float *src, long srs, const long *toff, int dw, co
             OS_WG(5, 2);
         else
             OS_WG(5, 0);
+    } else if (kh == 7 && kw == 7) {
+        if (step == 1)
+            OS_WG(7, 1);
+        else if (step == 2)
+            OS_WG(7, 2);
+        else
+            OS_WG(7, 0);
     } else {
         wgrad_generic(src, srs, toff, g, oh, ow, sh, dh, accv, accs, kh, kw);
     }

@@ -63,6 +63,8 @@ def conv_cases():
         ("dw_3x3_d2", 4, 4, 3, 1, 2, 2, 4, False),
         ("dw_5x5_d2", 4, 4, 5, 1, 4, 2, 4, False),
         ("dw_3x3_d2_s2", 4, 4, 3, 2, 2, 2, 4, False),
+        ("dw_7x7_s1", 4, 4, 7, 1, 3, 1, 4, False),
+        ("dw_7x7_s2", 4, 4, 7, 2, 3, 1, 4, True),
     ]
     for i, (name, ci, co, k, s, p, d, g, bias) in enumerate(specs):
         c = Case(name, 100 + i, op="conv2d", stride=s, pad=p, dilation=d, groups=g, bias=int(bias))
@@ -75,18 +77,19 @@ def conv_cases():
 
 
 def bn_cases():
-    for i, (name, training, affine) in enumerate([
-            ("bn_train_affine", True, True), ("bn_train_plain", True, False),
-            ("bn_eval_affine", False, True), ("bn_eval_plain", False, False)]):
+    for i, (name, training, affine, eps) in enumerate([
+            ("bn_train_affine", True, True, 1e-5), ("bn_train_plain", True, False, 1e-5),
+            ("bn_eval_affine", False, True, 1e-5), ("bn_eval_plain", False, False, 1e-5),
+            ("bn_train_eps1e-3", True, True, 1e-3), ("bn_eval_eps1e-3", False, True, 1e-3)]):
         c = Case(name, 200 + i, op="batch_norm", training=int(training), affine=int(affine),
-                 momentum=0.1, eps=1e-5)
+                 momentum=0.1, eps=eps)
         x = c.leaf("x", 2, 4, 7, 5, scale=2.0, shift=0.5)
         gamma = c.leaf("gamma", 4, scale=0.3, shift=1.0) if affine else None
         beta = c.leaf("beta", 4, scale=0.3) if affine else None
         rm = c.randn(4, scale=0.2)
         rv = torch.rand(4, generator=c.g) + 0.5
         c.t["running_mean"], c.t["running_var"] = rm.clone(), rv.clone()
-        out = F.batch_norm(x, rm, rv, gamma, beta, training=training, momentum=0.1, eps=1e-5)
+        out = F.batch_norm(x, rm, rv, gamma, beta, training=training, momentum=0.1, eps=eps)
         c.backward(out, ["x"] + (["gamma", "beta"] if affine else []))
         if training:  # F.batch_norm updated rm / rv in place
             c.t["running_mean_after"], c.t["running_var_after"] = rm, rv
@@ -104,6 +107,16 @@ def pool_cases():
             out = F.avg_pool2d(x, 3, stride=s, padding=1, count_include_pad=False)
         c.backward(out, ["x"])
         c.save()
+
+
+def relu6_cases():
+    # values spread over both kinks (0 and 6), none within 1e-3 of them
+    c = Case("relu6", 450, op="relu6")
+    x = c.randn(2, 3, 5, 4, scale=4.0, shift=3.0)
+    x = torch.where((x.abs() < 1e-3) | ((x - 6).abs() < 1e-3), x + 0.01, x).requires_grad_(True)
+    c.t["x"] = x
+    c.backward(F.relu6(x), ["x"])
+    c.save()
 
 
 def softmax_cases():
@@ -205,6 +218,7 @@ def main():
     conv_cases()
     bn_cases()
     pool_cases()
+    relu6_cases()
     softmax_cases()
     xent_cases()
     optim_cases()
