@@ -182,7 +182,7 @@ static int open_run(evo *v)
     if (c->bn_batches > 0 && nb < c->bn_batches)
         printf("      (--bn-batches %d: only %d whole batches there)\n", c->bn_batches, nb);
 
-    os_space_opts so = {.cells = rc->cells, .channels = rc->channels, .in_c = d->train.c, .in_h = d->train.h,
+    os_space_opts so = {.cells = rc->cells, .channels = rc->channels, .bn_batch_stats = rc->bn_batch_stats, .in_c = d->train.c, .in_h = d->train.h,
                         .in_w = d->train.w, .num_classes = d->train.num_classes, .seed = (uint64_t)rc->seed};
     if (v->sp->build(&v->net, &so))
         return fail(1);

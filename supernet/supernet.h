@@ -79,6 +79,9 @@ typedef struct os_bn {
     int C, affine;
     os_tensor *gamma, *beta;   /* params (affine) or NULL */
     os_tensor *mean, *var;     /* running statistics (persistent buffers) */
+    int batch_stats;           /* 1: batch statistics in train and eval alike,
+                                  the buffers neither read nor updated
+                                  (PyTorch's track_running_stats=False) */
 } os_bn;
 
 /* ---- the network ------------------------------------------------------------ */
@@ -87,6 +90,7 @@ struct os_net {
     char space[32];
     int in_c, in_h, in_w, num_classes;
     int cells, channels;       /* as built (the space's defaults resolved) */
+    int bn_batch_stats;        /* os_bn_init makes BNs with batch_stats set */
     os_params weights;         /* network weights (SGD group) */
     os_params arch;            /* architecture parameters (alpha) */
     os_params buffers;         /* BN running stats: persistent, not trained */
@@ -156,6 +160,8 @@ typedef struct os_space_opts {
     int channels;       /* 0 = default */
     int in_c, in_h, in_w, num_classes;
     uint64_t seed;
+    int bn_batch_stats;         /* supernets of spaces with OS_SPACE_BN_BATCH_STATS:
+                                   BN without running statistics */
     /* child networks only */
     const struct os_arch *arch; /* a child architecture (child form); NULL = supernet */
     int auxiliary;              /* build the auxiliary head */
@@ -163,7 +169,7 @@ typedef struct os_space_opts {
 
 /* How a space turns the supernet's decisions into a child (os_space.derive). */
 typedef struct os_derive_opts {
-    int max_skip;       /* cifar_cell: at most this many skip_connect in the normal cell; -1 = off */
+    int max_skip;       /* at most this many skip_connect (cifar_cell: in the normal cell); -1 = off */
 } os_derive_opts;
 
 /* What a space supports beyond the basics (os_space.features). */
@@ -171,6 +177,7 @@ enum {
     OS_SPACE_AUX_HEAD  = 1u << 0,  /* the child has an auxiliary head (--auxiliary-weight) */
     OS_SPACE_DROP_PATH = 1u << 1,  /* the child uses drop-path (--drop-path) */
     OS_SPACE_MAX_SKIP  = 1u << 2,  /* derive honours os_derive_opts.max_skip */
+    OS_SPACE_BN_BATCH_STATS = 1u << 3, /* build honours os_space_opts.bn_batch_stats */
 };
 
 /* A search space. Two forms of an architecture (supernet/arch.h):
