@@ -105,7 +105,7 @@ static const flag flags[] = {
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 static unsigned char given[N_FLAGS];
 /* the strategy options given on the command line (names without "--") */
-static char given_sopt[32][32];
+static char given_sopt[32][64];
 static int n_given_sopt;
 
 int os_config_strategy_given(const char *name)
