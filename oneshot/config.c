@@ -203,7 +203,8 @@ void os_config_finish(os_config *c)
 
 void os_config_usage(os_command cmd)
 {
-    printf("usage: oneshot %s [flags]\n\nflags:\n", cmd_name(cmd));
+    printf("usage: oneshot %s%s [flags]\n\nflags:\n", cmd_name(cmd),
+           cmd == OS_CMD_QUERY ? " ARCH (an nb201 string, arch.json or NNI dict; or --arch)" : "");
     for (int i = 0; i < N_FLAGS; i++) {
         if (!(flags[i].cmds & (1u << cmd)))
             continue;
