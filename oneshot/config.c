@@ -69,7 +69,7 @@ static const flag flags[] = {
     F("stop-skips", T_INT, stop_skips, TRAIN, 0, 64, FREE, "stop the search once the derived architecture has N or more skip_connect (0 = off)"),
     F("bn-batch-stats", T_INT, bn_batch_stats, TRAIN, 0, 1, FIXED, "nb201: supernet BN without running statistics, batch statistics in train and eval (1/0)"),
     F("protocol", T_STR, protocol, TRAIN, 0, 0, FIXED, "nb201: NAS-Bench-201's search settings for the strategy (explicit flags still override)"),
-    F("benchmark", T_STR, benchmark, TRAIN | EXPORT | QUERY, 0, 0, FREE, "nb201: the NAS-Bench-201 table for scoring (default: $ONESHOT_NB201, or nb201/nats_tss_200ep.csv beside --data)"),
+    F("benchmark", T_STR, benchmark, TRAIN | EXPORT | QUERY | EVOLVE, 0, 0, FREE, "nb201: the NAS-Bench-201 table for scoring (default: $ONESHOT_NB201, or nb201/nats_tss_200ep.csv beside --data)"),
     F("auxiliary-weight", T_FLOAT, auxiliary_weight, RETRAIN, 0, 10, FIXED, "auxiliary head loss weight (0 = no head)"),
     F("drop-path", T_FLOAT, drop_path, RETRAIN, 0, 0.9, FIXED, "drop-path probability (ramped linearly over the epochs)"),
     F("label-smoothing", T_FLOAT, label_smoothing, FIT, 0, 0.99, FIXED, "cross-entropy label smoothing"),
