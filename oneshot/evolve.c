@@ -102,6 +102,8 @@ typedef struct {
     char out[600], state_path[700], log_path[700], arch_path[700];
     os_run_data d;
     os_loader *recal_l, *val_l;
+    float *xb;             /* one batch of the evolution's own size (d.xb is */
+    int32_t *yb;           /* sized for the test batch, which may be smaller) */
     source recal, val;
     const os_space *sp;
     os_net net;
@@ -171,8 +173,12 @@ static int open_run(evo *v)
     v->recal_l = os_loader_new(&d->train, d->idx_w, d->n_w, &lo);
     os_loader_opts vo = {.batch_size = batch, .mean = d->mean, .std = d->std};
     v->val_l = os_loader_new(&d->train, d->idx_a, d->n_a, &vo);
-    v->recal = (source){v->recal_l, d->xb, d->yb};
-    v->val = (source){v->val_l, d->xb, d->yb};
+    v->xb = malloc(sizeof(float) * (size_t)d->train.c * d->train.h * d->train.w * (size_t)batch);
+    v->yb = malloc(sizeof(int32_t) * (size_t)batch);
+    if (!v->xb || !v->yb)
+        return os_error("out of memory for a batch of %d images: lower --batch", batch), fail(1);
+    v->recal = (source){v->recal_l, v->xb, v->yb};
+    v->val = (source){v->val_l, v->xb, v->yb};
     char desc[700];
     os_dataset_describe(&d->train, desc, sizeof desc);
     int nb = os_loader_batches_per_epoch(v->recal_l), nv = os_loader_batches_per_epoch(v->val_l);
@@ -570,6 +576,8 @@ int os_cmd_evolve(os_config *c)
         os_loader_free(v.recal_l);
     if (v.val_l)
         os_loader_free(v.val_l);
+    free(v.xb);
+    free(v.yb);
     os_run_data_close(&v.d);
     os_step_shutdown();
     return rc;

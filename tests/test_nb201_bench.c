@@ -557,3 +557,24 @@ Test(nb201_cli, stop_skips, .timeout = 300)
     free(out);
     du_rmtree(dir);
 }
+
+/* evolve on an nb201 spos supernet at a batch larger than the test split
+ * (evolve reads 1 test image a class): its batches once overran a buffer
+ * sized for the test batch (seen by ASan); the answer gets its entry */
+Test(nb201_cli, evolve_prints_the_entry, .timeout = 300)
+{
+    char dir[256], table[512];
+    cu_tmpdir(dir, sizeof dir);
+    isolate(dir);
+    cu_make_data(dir, "data", 8);
+    write_table(dir, "t.csv", T_OK, table, sizeof table);
+    cr_assert_eq(cu_run(dir, "t", NULL, "train --space nb201 --strategy spos --bn-batch-stats 1 --cells 1 --channels 4 "
+                        "--batch 8 --threads 1 --plots 0 --epochs 1 --data %s/data --benchmark %s --out %s/s", dir,
+                        table, dir), 0);
+    cr_expect_eq(cu_run(dir, "e", NULL, "evolve --run %s/s --population 4 --generations 1 --top 2 --mutations 2 "
+                        "--crossovers 2 --bn-batches 0 --threads 1", dir), 0);
+    char *out = cu_slurp2(dir, "e.out");
+    cr_expect(strstr(out, "best of") && strstr(out, "NAS-Bench-201") && strstr(out, "rank"), "%s", out);
+    free(out);
+    du_rmtree(dir);
+}
