@@ -20,6 +20,7 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define PLOT (1u << OS_CMD_PLOT)
 #define EVOLVE (1u << OS_CMD_EVOLVE)
 #define LATENCY (1u << OS_CMD_LATENCY)
+#define QUERY (1u << OS_CMD_QUERY)
 #define FIT (TRAIN | RETRAIN)
 
 /* On --resume a flag must keep the run's value (FIXED), may change (FREE:
@@ -50,7 +51,7 @@ static const flag flags[] = {
     F("resume", T_STR, resume, FIT, 0, 0, FREE, "continue the run in this directory where it stopped"),
     F("out", T_STR, out, PLOT, 0, 0, FREE, "where the pictures go (default: RUN/plots; with --arch only: plots)"),
     F("run", T_STR, run, EVAL | EXPORT | PLOT | EVOLVE, 0, 0, FREE, "the run directory to read"),
-    F("arch", T_STR, arch, RETRAIN | COSTS | PLOT | LATENCY, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
+    F("arch", T_STR, arch, RETRAIN | COSTS | PLOT | LATENCY | QUERY, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
     F("epochs", T_INT, epochs, FIT, 1, BIG, FREE, "epochs"),
     F("batch", T_INT, batch, FIT | EVAL | EVOLVE | LATENCY, 1, 65536, FIXED, "batch size (evolve: default the run's)"),
     F("cells", T_INT, cells, FIT | COSTS | LATENCY, 1, 1000, FIXED, "cells (cifar_cell: in all; nb201: per stage)"),
@@ -65,7 +66,11 @@ static const flag flags[] = {
     F("momentum", T_FLOAT, momentum, FIT, 0, 0.999, FIXED, "SGD momentum"),
     F("weight-decay", T_FLOAT, weight_decay, FIT, 0, 1, FIXED, "SGD weight decay"),
     F("grad-clip", T_FLOAT, grad_clip, FIT, 0, 1000000.0, FIXED, "global grad-norm clip (0 = off)"),
-    F("max-skip", T_INT, max_skip, TRAIN | EXPORT, -1, 8, FREE, "cifar_cell: keep at most N skip_connect in the exported normal cell (-1 = off)"),
+    F("max-skip", T_INT, max_skip, TRAIN | EXPORT, -1, 8, FREE, "keep at most N skip_connect in the exported cell (cifar_cell: the normal cell; -1 = off)"),
+    F("stop-skips", T_INT, stop_skips, TRAIN, 0, 64, FREE, "stop the search once the derived architecture has N or more skip_connect (0 = off)"),
+    F("bn-batch-stats", T_INT, bn_batch_stats, TRAIN, 0, 1, FIXED, "nb201: supernet BN without running statistics, batch statistics in train and eval (1/0)"),
+    F("protocol", T_STR, protocol, TRAIN, 0, 0, FIXED, "nb201: NAS-Bench-201's search settings for the strategy (explicit flags still override)"),
+    F("benchmark", T_STR, benchmark, TRAIN | EXPORT | QUERY | EVOLVE, 0, 0, FREE, "nb201: the NAS-Bench-201 table for scoring (default: $ONESHOT_NB201, or nb201/nats_tss_200ep.csv beside --data)"),
     F("auxiliary-weight", T_FLOAT, auxiliary_weight, RETRAIN, 0, 10, FIXED, "auxiliary head loss weight (0 = no head)"),
     F("drop-path", T_FLOAT, drop_path, RETRAIN, 0, 0.9, FIXED, "drop-path probability (ramped linearly over the epochs)"),
     F("label-smoothing", T_FLOAT, label_smoothing, FIT, 0, 0.99, FIXED, "cross-entropy label smoothing"),
@@ -105,10 +110,21 @@ static const flag flags[] = {
 #undef BIG
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 static unsigned char given[N_FLAGS];
+/* the strategy options given on the command line (names without "--") */
+static char given_sopt[32][64];
+static int n_given_sopt;
+
+int os_config_strategy_given(const char *name)
+{
+    for (int i = 0; i < n_given_sopt; i++)
+        if (!strcmp(given_sopt[i], name))
+            return 1;
+    return 0;
+}
 
 static const char *cmd_name(os_command c)
 {
-    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency"};
+    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency", "query"};
     return n[c];
 }
 
@@ -134,6 +150,7 @@ void os_config_defaults(os_config *c, os_command cmd)
 {
     memset(c, 0, sizeof *c);
     memset(given, 0, sizeof given);
+    n_given_sopt = 0;
     c->cmd = cmd;
     snprintf(c->space, sizeof c->space, "cifar_cell");
     snprintf(c->strategy, sizeof c->strategy, "darts");
@@ -200,7 +217,8 @@ void os_config_finish(os_config *c)
 
 void os_config_usage(os_command cmd)
 {
-    printf("usage: oneshot %s [flags]\n\nflags:\n", cmd_name(cmd));
+    printf("usage: oneshot %s%s [flags]\n\nflags:\n", cmd_name(cmd),
+           cmd == OS_CMD_QUERY ? " ARCH (an nb201 string, arch.json or NNI dict; or --arch)" : "");
     for (int i = 0; i < N_FLAGS; i++) {
         if (!(flags[i].cmds & (1u << cmd)))
             continue;
@@ -293,6 +311,8 @@ static int strategy_flag(os_config *c, const char *name, const char *eq, int arg
         return os_error("--%s needs a value", name);
     if (!v)
         v = argv[++*i];
+    if (n_given_sopt < 32)
+        snprintf(given_sopt[n_given_sopt++], sizeof given_sopt[0], "%s", name);
     return os_options_set(s->options, s->n_options, c->strategy_opts, name, v) ? -1 : 0;
 }
 
@@ -373,6 +393,10 @@ static int applies(const os_config *c, const flag *f)
         return (feat & OS_SPACE_DROP_PATH) != 0;
     if (!strcmp(f->name, "max-skip"))
         return (feat & OS_SPACE_MAX_SKIP) != 0;
+    if (!strcmp(f->name, "bn-batch-stats"))
+        return (feat & OS_SPACE_BN_BATCH_STATS) != 0;
+    if (!strcmp(f->name, "benchmark") || !strcmp(f->name, "protocol"))
+        return !sp || !strcmp(sp->name, "nb201");
     return 1;
 }
 
@@ -453,7 +477,7 @@ int os_config_from_json(os_config *c, const cJSON *j)
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command");
     if (cmd) {
         int k = -1;
-        for (int i = 0; i <= OS_CMD_LATENCY; i++)
+        for (int i = 0; i < OS_CMD_COUNT; i++)
             if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, cmd_name((os_command)i)))
                 k = i;
         if (k < 0)

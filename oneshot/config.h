@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 
 typedef enum { OS_CMD_TRAIN, OS_CMD_RETRAIN, OS_CMD_EVAL, OS_CMD_EXPORT, OS_CMD_COSTS, OS_CMD_PLOT, OS_CMD_EVOLVE,
-               OS_CMD_LATENCY } os_command;
+               OS_CMD_LATENCY, OS_CMD_QUERY, OS_CMD_COUNT } os_command;
 
 typedef struct os_config {
     os_command cmd;
@@ -45,6 +45,11 @@ typedef struct os_config {
     char max_params[32], max_madds[32], latency_table[512];
     int runs, warmup;             /* latency: timed and untimed forwards */
     char clock[8];                /* latency: wall | cpu */
+    /* NAS-Bench-201 (supernet/nb201_bench.h, oneshot/protocol.h) */
+    char benchmark[512];          /* the accuracy table: scoring only */
+    char protocol[16];            /* "nb201": the benchmark's search settings */
+    int bn_batch_stats;           /* search BN without running statistics */
+    int stop_skips;               /* stop the search at N skip_connect in the derived arch (0 = off) */
 } os_config;
 
 /* Defaults for a command (the default strategy's options included). */
@@ -55,6 +60,8 @@ void os_config_defaults(os_config *c, os_command cmd);
 int os_config_parse(os_config *c, int argc, char **argv, int from);
 /* 1 when the flag (without "--") was given on the command line. */
 int os_config_given(const char *name);
+/* 1 when the strategy option (without "--") was given on the command line. */
+int os_config_strategy_given(const char *name);
 /* Apply strategy defaults to what the user did not set. */
 void os_config_finish(os_config *c);
 void os_config_usage(os_command cmd);

@@ -19,6 +19,7 @@
  *                           when run again with the same flags
  *   arch.json               the best candidate's child, with its figures
  */
+#include "oneshot/query.h"
 #include "oneshot/run.h"
 #include "oneshot/runfiles.h"
 #include "search/evolve.h"
@@ -189,7 +190,7 @@ static int open_run(evo *v)
     if (c->bn_batches > 0 && nb < c->bn_batches)
         printf("      (--bn-batches %d: only %d whole batches there)\n", c->bn_batches, nb);
 
-    os_space_opts so = {.cells = rc->cells, .channels = rc->channels, .in_c = d->train.c, .in_h = d->train.h,
+    os_space_opts so = {.cells = rc->cells, .channels = rc->channels, .bn_batch_stats = rc->bn_batch_stats, .in_c = d->train.c, .in_h = d->train.h,
                         .in_w = d->train.w, .num_classes = d->train.num_classes, .seed = (uint64_t)rc->seed};
     if (v->sp->build(&v->net, &so))
         return fail(1);
@@ -350,6 +351,21 @@ static int log_candidate(evo *v, const os_evo_record *r, double secs)
     return rc;
 }
 
+/* nb201: the NAS-Bench-201 entry of the answer (scoring only: the search
+ * above never saw the table) */
+static void print_benchmark(evo *v, const os_arch *child)
+{
+    if (strcmp(v->sp->name, "nb201"))
+        return;
+    os_nb201_bench *b;
+    char used[1024];
+    if (os_bench_open(v->c->benchmark[0] ? v->c->benchmark : v->rc.benchmark, v->rc.data, &b, used, sizeof used))
+        fprintf(stderr, "oneshot: benchmark not read: %s\n", os_last_error());
+    else if (b)
+        os_bench_print(b, child);
+    os_nb201_bench_free(b);
+}
+
 static int write_best(evo *v)
 {
     const os_evo_record *b = os_evolution_best(&v->e);
@@ -396,6 +412,7 @@ static int write_best(evo *v)
                cJSON_IsString(g) ? g->valuestring : cJSON_IsString(s) ? s->valuestring : flat);
         free(flat);
         cJSON_Delete(k);
+        print_benchmark(v, &child);
     }
     os_arch_free(&child);
     return rc;

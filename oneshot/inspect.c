@@ -1,4 +1,5 @@
 /* oneshot/inspect.c — `oneshot eval` and `oneshot export`: read a run back. */
+#include "oneshot/query.h"
 #include "oneshot/run.h"
 #include "oneshot/runfiles.h"
 #include "search/trainer.h"
@@ -42,7 +43,7 @@ static int open_net(const char *dir, const os_config *rc, os_net *net, const os_
     int retrain = rc->cmd == OS_CMD_RETRAIN;
     if (retrain && os_arch_load(arch, rc->space, sp, child))
         return -1;
-    os_space_opts so = {.cells = rc->cells, .channels = rc->channels, .in_c = in_c, .in_h = in_h, .in_w = in_w,
+    os_space_opts so = {.cells = rc->cells, .channels = rc->channels, .bn_batch_stats = rc->bn_batch_stats, .in_c = in_c, .in_h = in_h, .in_w = in_w,
                         .num_classes = classes, .seed = (uint64_t)rc->seed, .arch = retrain ? child : NULL,
                         .auxiliary = retrain && rc->auxiliary_weight > 0 && ((*sp)->features & OS_SPACE_AUX_HEAD)};
     if ((*sp)->build(net, &so))
@@ -127,6 +128,14 @@ int os_cmd_export(os_config *c)
     const os_space *rsp = os_space_find(rc.space);
     if (c->max_skip != -1 && rsp && !(rsp->features & OS_SPACE_MAX_SKIP))
         return fprintf(stderr, "oneshot: --max-skip does not apply to the %s space of %s\n", rsp->name, c->run), 2;
+    int nb201 = rsp && !strcmp(rsp->name, "nb201");
+    if (c->benchmark[0] && !nb201)
+        return fprintf(stderr, "oneshot: --benchmark (NAS-Bench-201) does not apply to the %s space of %s\n",
+                       rsp ? rsp->name : rc.space, c->run), 2;
+    os_nb201_bench *bench = NULL;
+    char used[1024];
+    if (nb201 && os_bench_open(c->benchmark[0] ? c->benchmark : rc.benchmark, rc.data, &bench, used, sizeof used))
+        return fail(1);
     /* the input shape and classes come from the checkpoint's metadata */
     char ckpt[700];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", c->run);
@@ -138,19 +147,27 @@ int os_cmd_export(os_config *c)
     int classes = cl ? atoi(cl) : 0;
     int ok = in && sscanf(in, "%dx%dx%d", &ic, &ih, &iw) == 3 && classes > 0;
     os_st_close(f);
-    if (!ok)
+    if (!ok) {
+        os_nb201_bench_free(bench);
         return fprintf(stderr, "oneshot: %s: checkpoint lacks its input shape\n", ckpt), 1;
+    }
     os_net net;
     const os_space *sp;
-    os_arch child = {0};
-    if (open_net(c->run, &rc, &net, &sp, &child, ic, ih, iw, classes))
+    os_arch child = {0}, found = {0};
+    if (open_net(c->run, &rc, &net, &sp, &child, ic, ih, iw, classes)) {
+        os_nb201_bench_free(bench);
         return fail(1);
+    }
     os_trainer t = {0};
     int r = 0;
     if (attach(&t, &net, sp, &rc))
         r = fail(1);
-    else if (os_export_run_arch(&t, c->max_skip != -1 ? c->max_skip : rc.max_skip, c->run, 1))
+    else if (os_export_run_arch(&t, c->max_skip != -1 ? c->max_skip : rc.max_skip, c->run, 1, &found))
         r = fail(1);
+    else if (bench)
+        os_bench_print(bench, &found);
+    os_arch_free(&found);
+    os_nb201_bench_free(bench);
     os_trainer_free(&t);
     os_net_free(&net);
     os_step_shutdown();

@@ -1,4 +1,5 @@
 /* oneshot/main.c — the `oneshot` command. */
+#include "oneshot/protocol.h"
 #include "oneshot/run.h"
 #include "search/strategy.h"
 #include "search/trainer.h"
@@ -37,6 +38,7 @@ static void usage(FILE *f)
             "  plot        pictures of a run (cells, choice probabilities, learning curves) and report.html\n"
             "  evolve      search a trained single-path supernet (spos, random) by evolution (--run DIR)\n"
             "  latency     time every candidate of a space on this machine (a latency table), or a child (--arch)\n"
+            "  query       NAS-Bench-201 accuracies of an nb201 architecture (ARCH: string, arch.json, NNI dict)\n"
             "  spaces      list the search spaces\n"
             "  strategies  list the one-shot strategies\n\n"
             "quick start:  oneshot train --space cifar_cell --strategy darts --epochs 5 --subset 500\n");
@@ -91,14 +93,14 @@ static void cli_fatal(const char *msg)
 
 static int command_of(const char *cmd, os_command *c)
 {
-    static const char *const names[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency"};
-    for (int i = 0; i <= OS_CMD_LATENCY; i++)
+    static const char *const names[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency", "query"};
+    for (int i = 0; i < OS_CMD_COUNT; i++)
         if (!strcmp(cmd, names[i])) {
             *c = (os_command)i;
             return 0;
         }
     fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, "
-                    "plot, evolve, latency, spaces, strategies\n", cmd);
+                    "plot, evolve, latency, query, spaces, strategies\n", cmd);
     return -1;
 }
 
@@ -172,7 +174,17 @@ static int run_command(int argc, char **argv)
         return 2;
     os_config cfg;
     os_config_defaults(&cfg, c);
-    if (os_config_parse(&cfg, argc, argv, 2)) {
+    int first = 2;
+    if (c == OS_CMD_QUERY && argc > 2 && strncmp(argv[2], "--", 2)) { /* oneshot query ARCH [flags] */
+        if (strlen(argv[2]) >= sizeof cfg.arch) {
+            fprintf(stderr, "oneshot: query: the architecture argument is longer than %zu characters\n",
+                    sizeof cfg.arch - 1);
+            return 2;
+        }
+        snprintf(cfg.arch, sizeof cfg.arch, "%s", argv[2]);
+        first = 3;
+    }
+    if (os_config_parse(&cfg, argc, argv, first)) {
         fprintf(stderr, "oneshot: %s\n", os_last_error());
         return 2;
     }
@@ -190,6 +202,10 @@ static int run_command(int argc, char **argv)
     if (c == OS_CMD_TRAIN || c == OS_CMD_RETRAIN) {
         if (!cfg.resume[0])
             os_config_finish(&cfg); /* strategy defaults for what was not given */
+        if (!cfg.resume[0] && c == OS_CMD_TRAIN && os_protocol_apply(&cfg)) {
+            fprintf(stderr, "oneshot: %s\n", os_last_error());
+            return 2;
+        }
         if (cfg.resume[0]) {
             int rc = resume_config(&cfg, c, argc, argv);
             if (rc)
@@ -220,6 +236,8 @@ static int run_command(int argc, char **argv)
         return os_cmd_evolve(&cfg);
     if (c == OS_CMD_LATENCY)
         return os_cmd_latency(&cfg);
+    if (c == OS_CMD_QUERY)
+        return os_cmd_query(&cfg);
     return c == OS_CMD_EVAL ? os_cmd_eval(&cfg) : os_cmd_export(&cfg);
 }
 

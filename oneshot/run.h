@@ -24,5 +24,6 @@ int os_cmd_costs(os_config *c);   /* parameters and multiply-adds per candidate 
 int os_cmd_plot(os_config *c);    /* pictures of a run and report.html (plot/plot.h) */
 int os_cmd_evolve(os_config *c);  /* evolution / random search on a single-path supernet */
 int os_cmd_latency(os_config *c); /* latency table of a space / a child's measured latency */
+int os_cmd_query(os_config *c);   /* an nb201 architecture's NAS-Bench-201 entry */
 
 #endif

@@ -346,7 +346,7 @@ static void child_costs(os_trainer *t, const os_arch *child, char **txt)
     }
 }
 
-int os_export_run_arch(os_trainer *t, int max_skip, const char *dir, int verbose)
+int os_export_run_arch(os_trainer *t, int max_skip, const char *dir, int verbose, os_arch *child_out)
 {
     os_arch w, child;
     os_derive_opts o = {.max_skip = max_skip};
@@ -374,6 +374,9 @@ int os_export_run_arch(os_trainer *t, int max_skip, const char *dir, int verbose
     }
     free(txt);
     os_arch_free(&w);
-    os_arch_free(&child);
+    if (child_out && !rc)
+        *child_out = child;
+    else
+        os_arch_free(&child);
     return rc;
 }

@@ -35,8 +35,9 @@ int os_append_metrics(const char *dir, const os_epoch_record *r, const os_net *n
  * file keeps one line per epoch. A missing file is fine. */
 int os_trim_metrics(const char *dir, int epochs_done);
 /* Derive the searched architecture and write DIR/arch.json; print it when
- * verbose. max_skip: cifar_cell's guard (-1 = off). */
-int os_export_run_arch(os_trainer *t, int max_skip, const char *dir, int verbose);
+ * verbose. max_skip: the skip guard (-1 = off). The child form goes to
+ * *child when child is not NULL (the caller frees it). */
+int os_export_run_arch(os_trainer *t, int max_skip, const char *dir, int verbose, os_arch *child_out);
 /* Write a whole file atomically (temp + fsync + rename). */
 int os_write_file_atomic(const char *path, const char *text);
 /* The same with a newline appended. */

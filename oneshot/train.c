@@ -1,6 +1,7 @@
 /* oneshot/train.c — `oneshot train` (search) and `oneshot retrain`: the
  * command-line side of a run (search/trainer.h does the training): the run
  * directory, the network, progress lines, metrics, signals, checkpoints. */
+#include "oneshot/query.h"
 #include "oneshot/run.h"
 #include "oneshot/runfiles.h"
 #include "plot/plot.h"
@@ -42,6 +43,8 @@ typedef struct {
     int have_net;
     os_trainer t;
     int tty, steps_here;
+    os_nb201_bench *bench;  /* nb201 search: the table, for scoring only */
+    int stopped_skips;      /* --stop-skips ended the search */
 } run;
 
 static int fail(int code)
@@ -110,7 +113,7 @@ static int read_arch(run *r)
 static int build_net(run *r)
 {
     os_config *c = r->c;
-    os_space_opts so = {.cells = c->cells, .channels = c->channels, .in_c = r->d.train.c, .in_h = r->d.train.h,
+    os_space_opts so = {.cells = c->cells, .channels = c->channels, .bn_batch_stats = c->bn_batch_stats, .in_c = r->d.train.c, .in_h = r->d.train.h,
                         .in_w = r->d.train.w, .num_classes = r->d.train.num_classes, .seed = (uint64_t)c->seed,
                         .arch = r->search ? NULL : &r->child,
                         .auxiliary = !r->search && c->auxiliary_weight > 0 &&
@@ -266,6 +269,18 @@ static void draw_pictures(run *r, int epoch)
         printf("pictures: %s\n", pr.report);
 }
 
+/* how many choices of a child chose the candidate `name` (--stop-skips) */
+static int count_op(const os_arch *a, const char *name)
+{
+    int n = 0;
+    for (int i = 0; i < a->n; i++)
+        for (int k = 0; k < a->c[i].n; k++)
+            if (a->c[i].kind == OS_CHOICE_LAYER && (a->c[i].chosen >> k & 1u) && a->c[i].names[k] &&
+                !strcmp(a->c[i].names[k], name))
+                n++;
+    return n;
+}
+
 /* end of an epoch: validation (search) or test (retrain), metrics, the
  * architecture found so far, the checkpoint, the pictures */
 static int end_epoch(run *r)
@@ -296,11 +311,24 @@ static int end_epoch(run *r)
     printf("epoch %d/%d: train loss %.4f acc %.2f%% | %s loss %.4f acc %.2f%% | lr %.5f | %.1f s, %.1f img/s\n",
            er.epoch, c->epochs, er.train_loss, 100 * er.train_acc, r->search ? "val" : "test", vl, 100 * va, t->lr,
            secs, er.images_per_sec);
+    os_arch child = {0};
+    if (r->search && os_export_run_arch(t, c->max_skip, r->dir, 0, &child))
+        return fail(1);
     cJSON *extra = cJSON_CreateObject();
     os_trainer_metrics(t, extra);
+    /* scoring only: the table's entry of what was derived is recorded, never read back */
+    cJSON *be = r->bench ? os_bench_entry_json(r->bench, &child) : NULL;
+    if (be)
+        cJSON_AddItemToObject(extra, "benchmark", be);
+    int skips = r->search ? count_op(&child, "skip_connect") : 0;
+    if (r->search && c->stop_skips > 0 && skips >= c->stop_skips) {
+        r->stopped_skips = 1;
+        cJSON_AddNumberToObject(extra, "stopped_skips", skips);
+    }
+    os_arch_free(&child);
     int rc = os_append_metrics(r->dir, &er, r->search ? &r->net : NULL, extra);
     cJSON_Delete(extra);
-    if (rc || (r->search && os_export_run_arch(t, c->max_skip, r->dir, 0)))
+    if (rc)
         return fail(1);
     os_trainer_end_epoch(t);
     int had = access(r->ckpt, F_OK) == 0;
@@ -336,9 +364,18 @@ static int loop(run *r)
             return interrupted(r);
         if (end_epoch(r))
             return 1;
+        if (r->stopped_skips) {
+            printf("--stop-skips %d: the derived architecture has %d or more skip_connect after epoch %d; the search "
+                   "stops here\n", c->stop_skips, c->stop_skips, r->t.pr.epoch);
+            break;
+        }
     }
-    if (r->search && os_export_run_arch(&r->t, c->max_skip, r->dir, 1))
+    os_arch child = {0};
+    if (r->search && os_export_run_arch(&r->t, c->max_skip, r->dir, 1, &child))
         return fail(1);
+    if (r->bench)
+        os_bench_print(r->bench, &child);
+    os_arch_free(&child);
     return 0;
 }
 
@@ -357,6 +394,14 @@ int os_cmd_train(os_config *c)
     }
     snprintf(r.ckpt, sizeof r.ckpt, "%s/checkpoint.safetensors", r.dir);
     int rc = r.search ? 0 : read_arch(&r);
+    if (!rc && r.search && r.space && !strcmp(r.space->name, "nb201")) {
+        char used[512];
+        if (os_bench_open(c->benchmark, c->data, &r.bench, used, sizeof used))
+            rc = fail(1);
+        else if (r.bench)
+            printf("benchmark: %s (NAS-Bench-201, for scoring only: it does not steer the search)\n", used);
+        snprintf(c->benchmark, sizeof c->benchmark, "%s", used); /* config.json: the table read, if any */
+    }
     if (!rc && !r.space)
         rc = 2; /* validated by the caller */
     if (!rc)
@@ -382,6 +427,7 @@ int os_cmd_train(os_config *c)
     if (r.have_net)
         os_net_free(&r.net);
     os_arch_free(&r.child);
+    os_nb201_bench_free(r.bench);
     os_run_data_close(&r.d);
     os_step_shutdown();
     return rc;

@@ -70,6 +70,7 @@ void os_bn_init(os_net *net, os_bn *bn, const char *name, int C, int affine)
     bn->C = C;
     bn->affine = affine;
     bn->eps = 1e-5f;
+    bn->batch_stats = net->bn_batch_stats;
     bn->gamma = bn->beta = NULL;
     if (affine) {
         snprintf(nm, sizeof nm, "%s.weight", name);
@@ -88,6 +89,8 @@ void os_bn_init(os_net *net, os_bn *bn, const char *name, int C, int affine)
 
 os_tensor *os_bn_forward(os_bn *bn, os_tensor *x, const os_forward_ctx *ctx)
 {
+    if (bn->batch_stats)
+        return os_batch_norm(x, bn->gamma, bn->beta, NULL, NULL, 1, 0.1f, bn->eps);
     return os_batch_norm(x, bn->gamma, bn->beta, bn->mean, bn->var, ctx->training, 0.1f, bn->eps);
 }
 

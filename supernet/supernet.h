@@ -103,6 +103,9 @@ typedef struct os_bn {
                                   space may set another (proxyless: 1e-3) */
     os_tensor *gamma, *beta;   /* params (affine) or NULL */
     os_tensor *mean, *var;     /* running statistics (persistent buffers) */
+    int batch_stats;           /* 1: batch statistics in train and eval alike,
+                                  the buffers neither read nor updated
+                                  (PyTorch's track_running_stats=False) */
 } os_bn;
 
 /* ---- the network ------------------------------------------------------------ */
@@ -111,6 +114,7 @@ struct os_net {
     char space[32];
     int in_c, in_h, in_w, num_classes;
     int cells, channels;       /* as built (the space's defaults resolved) */
+    int bn_batch_stats;        /* os_bn_init makes BNs with batch_stats set */
     os_params weights;         /* network weights (SGD group) */
     os_params arch;            /* architecture parameters (alpha) */
     os_params buffers;         /* BN running stats: persistent, not trained */
@@ -191,6 +195,8 @@ typedef struct os_space_opts {
     int channels;       /* 0 = default */
     int in_c, in_h, in_w, num_classes;
     uint64_t seed;
+    int bn_batch_stats;         /* supernets of spaces with OS_SPACE_BN_BATCH_STATS:
+                                   BN without running statistics */
     /* child networks only */
     const struct os_arch *arch; /* a child architecture (child form); NULL = supernet */
     int auxiliary;              /* build the auxiliary head */
@@ -198,7 +204,7 @@ typedef struct os_space_opts {
 
 /* How a space turns the supernet's decisions into a child (os_space.derive). */
 typedef struct os_derive_opts {
-    int max_skip;       /* cifar_cell: at most this many skip_connect in the normal cell; -1 = off */
+    int max_skip;       /* at most this many skip_connect (cifar_cell: in the normal cell); -1 = off */
 } os_derive_opts;
 
 /* What a space supports beyond the basics (os_space.features). */
@@ -209,6 +215,7 @@ enum {
     OS_SPACE_DEPTH_LABELS = 1u << 3, /* the child's labels depend on --cells: child_template
                                         is the default depth's; a shallower net's labels are
                                         a prefix of it (enas_macro) */
+    OS_SPACE_BN_BATCH_STATS = 1u << 4, /* build honours os_space_opts.bn_batch_stats */
 };
 
 /* A search space. Two forms of an architecture (supernet/arch.h):

@@ -216,6 +216,7 @@ static int nb_build(os_net *net, const os_space_opts *o)
     os_net_init(net, "nb201", o->in_c, o->in_h, o->in_w, o->num_classes);
     net->cells = d->per_stage;
     net->channels = d->C;
+    net->bn_batch_stats = d->search && o->bn_batch_stats; /* NAS-Bench-201's search: track_running_stats=False */
     net->impl = d;
     net->forward = nb_forward;
     net->free_impl = nb_free;
@@ -271,12 +272,45 @@ static void nb_template(os_arch *a)
         }
 }
 
-/* per edge the strongest op (ties: the first), or the decided one */
+/* The skip cap (o->max_skip >= 0): when more edges than that chose
+ * skip_connect, the ones with the strongest skip weight keep it (ties: the
+ * first edge) and the others take their strongest other op. */
+static int cap_skips(const os_arch *sup, const os_arch *child, int max_skip, int *best)
+{
+    int n_skip = 0;
+    for (int e = 0; e < NB_EDGES; e++)
+        n_skip += best[e] == NB_SKIP;
+    while (n_skip > max_skip) {
+        int drop = -1;
+        float wd = 0;
+        for (int e = 0; e < NB_EDGES; e++) {
+            if (best[e] != NB_SKIP)
+                continue;
+            const os_arch_choice *c = &sup->c[os_arch_find(sup, child->c[e].label)];
+            if (!c->has_weights)
+                return os_error("nb201: --max-skip needs choice weights (a differentiable strategy's), but '%s' "
+                                "has only a decided op", c->label);
+            if (drop < 0 || c->w[NB_SKIP] <= wd) /* the weakest; ties: the later edge goes */
+                drop = e, wd = c->w[NB_SKIP];
+        }
+        const os_arch_choice *c = &sup->c[os_arch_find(sup, child->c[drop].label)];
+        int k2 = -1;
+        for (int k = 0; k < NB_NUM_OPS; k++)
+            if (k != NB_SKIP && (k2 < 0 || c->w[k] > c->w[k2]))
+                k2 = k;
+        best[drop] = k2;
+        n_skip--;
+    }
+    return 0;
+}
+
+/* per edge the strongest op (ties: the first), or the decided one; then
+ * the skip cap */
 static int nb_derive(const os_arch *sup, const os_derive_opts *o, os_arch *child)
 {
-    (void)o;
     os_arch_init(child, "nb201");
     nb_template(child);
+    int best[NB_EDGES];
     for (int e = 0; e < child->n; e++) {
         int ci = os_arch_find(sup, child->c[e].label);
         if (ci < 0 || sup->c[ci].n != NB_NUM_OPS) {
@@ -284,19 +318,24 @@ static int nb_derive(const os_arch *sup, const os_derive_opts *o, os_arch *child
             return os_error("nb201: the supernet architecture lacks choice '%s'", child->c[e].label);
         }
         const os_arch_choice *c = &sup->c[ci];
-        int best = os_arch_chosen_one(c);
+        best[e] = os_arch_chosen_one(c);
         if (c->has_weights) {
-            best = 0;
+            best[e] = 0;
             for (int k = 1; k < NB_NUM_OPS; k++)
-                if (c->w[k] > c->w[best])
-                    best = k;
+                if (c->w[k] > c->w[best[e]])
+                    best[e] = k;
         }
-        if (best < 0) {
+        if (best[e] < 0) {
             os_arch_free(child);
             return os_error("nb201: choice '%s' is neither weighted nor decided", c->label);
         }
-        child->c[e].chosen = 1u << best;
     }
+    if (o && o->max_skip >= 0 && cap_skips(sup, child, o->max_skip, best)) {
+        os_arch_free(child);
+        return -1;
+    }
+    for (int e = 0; e < child->n; e++)
+        child->c[e].chosen = 1u << best[e];
     return 0;
 }
 
@@ -334,6 +373,7 @@ static void nb_describe(const os_arch *child, cJSON *root)
 const os_space os_space_nb201 = {
     .name = "nb201",
     .summary = "NAS-Bench-201 cell space: 5 ops x 6 edges, 15,625 architectures",
+    .features = OS_SPACE_MAX_SKIP | OS_SPACE_BN_BATCH_STATS,
     .build = nb_build,
     .child_template = nb_template,
     .derive = nb_derive,

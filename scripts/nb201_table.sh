@@ -1,0 +1,62 @@
+#!/bin/sh
+# scripts/nb201_table.sh STRATEGY BUDGET SEED [extra train flags...]
+#
+# One search on nb201 at NAS-Bench-201's protocol (--protocol nb201) on the
+# CIFAR-10 JPEG folders, at a budget of EPOCHSxIMAGES (epochs x training
+# images per class, split in halves for weights and architecture), and one
+# row appended to the table (default docs/nb201_table.md): strategy,
+# budget, seed, wall time, the architecture found and its NAS-Bench-201
+# test accuracies (CIFAR-10, CIFAR-100, ImageNet16-120) and CIFAR-10 rank.
+#
+#   scripts/nb201_table.sh darts 4x32 1
+#   scripts/nb201_table.sh darts 4x32 1 --unrolled          # second order
+#   scripts/nb201_table.sh darts 4x32 1 --max-skip 2        # a collapse guard
+#   THREADS=2 TABLE=runs/t.md scripts/nb201_table.sh gdas 10x100 3
+#
+# Environment: DATA (default ../shared/data/cifar10-jpg), BENCH (default
+# ../shared/data/nb201/nats_tss_200ep.csv), THREADS (default 1), ONESHOT
+# (default build/oneshot), TABLE, RUNS (where run directories go, default
+# runs/nb201-table). The run directory is kept; its metrics.jsonl has the
+# benchmark entry of every epoch's architecture.
+set -eu
+if [ $# -lt 3 ]; then
+    echo "usage: $0 STRATEGY EPOCHSxIMAGES SEED [extra train flags...]" >&2
+    exit 2
+fi
+strategy=$1; budget=$2; seed=$3; shift 3
+case $budget in
+    *x*) epochs=${budget%x*}; per_class=${budget#*x} ;;
+    *) echo "$0: budget '$budget': give EPOCHSxIMAGES, e.g. 4x32" >&2; exit 2 ;;
+esac
+DATA=${DATA:-../shared/data/cifar10-jpg}
+BENCH=${BENCH:-../shared/data/nb201/nats_tss_200ep.csv}
+THREADS=${THREADS:-1}
+ONESHOT=${ONESHOT:-build/oneshot}
+TABLE=${TABLE:-docs/nb201_table.md}
+RUNS=${RUNS:-runs/nb201-table}
+extra="$*"
+tag=$(echo "$extra" | tr -c 'A-Za-z0-9.-' '_' | sed 's/__*/_/g; s/^_//; s/_$//')
+out=$RUNS/$strategy-$budget-s$seed${tag:+-$tag}-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RUNS" "$(dirname "$TABLE")"
+load=$(cut -d' ' -f1 /proc/loadavg)
+start=$(date +%s)
+# shellcheck disable=SC2086
+nice "$ONESHOT" train --space nb201 --strategy "$strategy" --protocol nb201 --data "$DATA" \
+    --benchmark "$BENCH" --epochs "$epochs" --subset "$per_class" --test-subset 1 --seed "$seed" \
+    --threads "$THREADS" --plots 0 --log-every 1000000 --out "$out" $extra > "$out.log" 2>&1 || {
+    echo "$0: the search failed; see $out.log" >&2; tail -5 "$out.log" >&2; exit 1; }
+wall=$(( $(date +%s) - start ))
+# the last epoch's benchmark entry (the exported architecture's; with
+# --stop-skips the epoch the search stopped at)
+row=$(tail -n 1 "$out/metrics.jsonl" | python3 -c '
+import json, sys
+m = json.loads(sys.stdin.read()); b = m["benchmark"]
+print("`%s` | %.2f | %.2f | %.2f | %d | %d" % (b["arch_str"].replace("|", "\\|"), b["cifar10"], b["cifar100"], b["imagenet16_120"],
+      b["rank_cifar10"], m["epoch"]))')
+if [ ! -s "$TABLE" ]; then
+    printf '%s\n%s\n' \
+        "| date | strategy | flags | budget (epochs x img/class) | seed | threads | load at start | wall s | architecture | CIFAR-10 | CIFAR-100 | ImageNet16-120 | rank /15625 | epochs run |" \
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" > "$TABLE"
+fi
+echo "| $(date +%Y-%m-%d) | $strategy | ${extra:--} | $budget | $seed | $THREADS | $load | $wall | $row |" >> "$TABLE"
+tail -n 1 "$TABLE"
