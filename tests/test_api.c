@@ -349,7 +349,7 @@ Test(api, listings)
     cr_expect_eq(oneshot_strategy_count(), os_strategy_count());
     cr_expect_str_eq(oneshot_strategy_name(0), "darts");
     cr_expect_null(oneshot_strategy_name(-1));
-    cr_expect_null(oneshot_strategy_summary(5));
+    cr_expect_null(oneshot_strategy_summary(oneshot_strategy_count()));
     int n = 0;
     oneshot_option_info info;
     cr_expect_eq(oneshot_strategy_option("gdas", 0, NULL, &n), ONESHOT_OK);

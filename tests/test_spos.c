@@ -471,8 +471,13 @@ Test(spos, latency_table_sums_and_bad_tables_are_named)
         cr_expect_eq(os_path_limits_check(&ps, &l), -1);
         cr_expect(strstr(os_last_error(), "--max-latency"), "%s", os_last_error());
         /* a missing label, a missing candidate, an unknown label, a bad value */
-        /* (a depth choice, which gates others, may be left out: take the last choice) */
-        const os_arch_choice *c0 = &ps.tmpl.c[ps.n - 1];
+        /* (a depth choice, which gates others, may be left out: take the last
+         * layer choice; input choices have no latency entries) */
+        int last = ps.n - 1;
+        while (last > 0 && ps.tmpl.c[last].kind != OS_CHOICE_LAYER)
+            last--;
+        const os_arch_choice *c0 = &ps.tmpl.c[last];
+        cr_assert_eq(c0->kind, OS_CHOICE_LAYER, "%s: no layer choice", sp->name);
         t = latency_json(&ps, c0->label, NULL);
         cr_expect_eq(os_path_latency_parse(&ps, t, "lat.json"), -1);
         cr_expect(strstr(os_last_error(), c0->label) && strstr(os_last_error(), "lat.json"), "%s", os_last_error());
