@@ -23,6 +23,8 @@ static const protocol_row nb201_rows[] = {
     {"gdas", 250, "arch-lr=3e-4 arch-beta1=0.5 arch-beta2=0.999 arch-weight-decay=1e-3 tau-max=10 tau-min=0.1"},
     {"spos", 250, ""},
     {"random", 250, "samples=100"}, /* RSPS: the best of 100 random paths */
+    {"enas", 250, ""},              /* the benchmark's ENAS epochs; the controller keeps
+                                       REFERENCE §5's (NNI's) settings */
 };
 #define N_ROWS ((int)(sizeof nb201_rows / sizeof nb201_rows[0]))
 
