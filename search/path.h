@@ -95,7 +95,8 @@ void os_path_crossover(const os_path_space *ps, os_rng *r, const os_arch *a, con
 /* 0 when `path` is one of the space's paths; -1 with os_error() naming the
  * first choice (or group) that is not. */
 int os_path_check(const os_path_space *ps, const os_arch *path);
-/* 1 when the two paths choose the same candidates. */
+/* 1 when the two paths choose the same candidates (a choice that neither
+ * runs, gated off in both by a depth, does not count: the same child). */
 int os_path_same(const os_arch *a, const os_arch *b);
 
 /* What a path costs; latency < 0 when no table is loaded. */

@@ -214,6 +214,34 @@ Test(proxyless, path_costs_follow_the_depths)
     os_net_free(&net);
 }
 
+/* two paths that differ only in a block neither runs are the same child */
+Test(proxyless, same_path_ignores_blocks_left_out)
+{
+    os_net net;
+    build(&net, 0, 8, 1, 8, 8, NULL);
+    os_path_space ps;
+    cr_assert_eq(os_path_space_init(&ps, &net, &os_space_proxyless, 0), 0);
+    os_arch a = {0}, b;
+    os_rng r;
+    os_rng_seed(&r, 9);
+    os_path_sample(&ps, &r, &a);
+    int d = os_arch_find(&a, "s4_depth"), b3 = os_arch_find(&a, "s4_i3"), b0 = os_arch_find(&a, "s4_i0");
+    a.c[d].chosen = 1u << 1; /* depth 2: s4_i3 does not run */
+    os_arch_copy(&b, &a);
+    b.c[b3].chosen = a.c[b3].chosen == 1u ? 2u : 1u;
+    cr_expect(os_path_same(&a, &b), "a block left out does not count");
+    b.c[d].chosen = 1u << 3; /* depth 4: now it runs */
+    a.c[d].chosen = 1u << 3;
+    cr_expect(!os_path_same(&a, &b), "a block that runs counts");
+    b.c[b3].chosen = a.c[b3].chosen;
+    b.c[b0].chosen = a.c[b0].chosen == 1u ? 2u : 1u;
+    cr_expect(!os_path_same(&a, &b));
+    os_arch_free(&a);
+    os_arch_free(&b);
+    os_path_space_free(&ps);
+    os_net_free(&net);
+}
+
 /* ---- latency tables ------------------------------------------------------------ */
 static char *tiny_table(os_net *net)
 {
