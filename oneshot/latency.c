@@ -65,7 +65,10 @@ int os_cmd_latency(os_config *c)
         double pred = -1;
         if (!rc && c->latency_table[0]) {
             os_space_opts po = so;
-            po.cells = 0; /* the full supernet: every depth */
+            /* the supernet the table was measured on: --cells as given (a
+             * table of a smaller supernet lacks the deeper blocks), else the
+             * full one (every depth) */
+            po.cells = os_config_given("cells") ? c->cells : 0;
             if (os_latency_predict(sp, &po, &child, c->latency_table, lo.batch, lo.threads, &pred)) {
                 fprintf(stderr, "oneshot: --latency-table: %s\n", os_last_error());
                 rc = 2;

@@ -492,7 +492,8 @@ int os_path_latency_parse(os_path_space *ps, const char *json, const char *what)
         if (!e && is_gate(ps, i))
             continue; /* a depth: its blocks carry the latency */
         if (!e) {
-            rc = os_error("%s: no entry for choice '%s'", what, c->label);
+            rc = os_error("%s: no entry for choice '%s' (a table of another supernet? give the --cells and "
+                          "--channels it was measured with)", what, c->label);
             break;
         }
         for (const cJSON *it = e->child; it && !rc; it = it->next)

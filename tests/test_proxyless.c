@@ -373,4 +373,21 @@ Test(proxyless, cli_latency, .timeout = 300)
     cr_expect_eq(cu_run(dir, "clock", NULL, "latency --space proxyless --clock sun"), 2);
     CU_EXPECT_STDERR(dir, "clock", "--clock 'sun'");
     cr_expect_eq(cu_run(dir, "runs", NULL, "latency --space proxyless --runs 5"), 2);
+    /* a table of a smaller supernet (--cells 2) predicts with the same --cells;
+     * without it the deeper blocks are missing and the message says what to give */
+    cr_assert_eq(cu_run(dir, "table2", NULL, "latency --space proxyless --input 1x8x8 --channels 8 --cells 2 "
+                                            "--runs 20 --warmup 1 --out %s/t2.json", dir), 0);
+    char ap[600];
+    snprintf(ap, sizeof ap, "%s/shallow.json", dir);
+    FILE *f = fopen(ap, "w");
+    cr_assert(f);
+    fputs("{\"s2_depth\": 1, \"s2_i0\": \"k3e3\", \"s3_depth\": 2, \"s3_i0\": \"k5e3\", \"s3_i1\": \"k3e6\", "
+          "\"s4_depth\": 1, \"s4_i0\": \"k7e3\", \"s5_depth\": 1, \"s5_i0\": \"k3e6\", \"s6_depth\": 1, "
+          "\"s6_i0\": \"k3e3\", \"s7_i0\": \"k3e3\"}\n", f);
+    fclose(f);
+    cr_expect_eq(cu_run(dir, "shallow", NULL, "latency --arch %s --space proxyless --input 1x8x8 --channels 8 --cells 2 "
+                                             "--runs 20 --warmup 1 --latency-table %s/t2.json", ap, dir), 0);
+    cr_expect_eq(cu_run(dir, "deep", NULL, "latency --arch %s --space proxyless --input 1x8x8 --channels 8 --runs 20 "
+                                          "--warmup 1 --latency-table %s/t2.json", ap, dir), 2);
+    CU_EXPECT_STDERR(dir, "deep", "give the --cells and --channels");
 }
