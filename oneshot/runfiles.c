@@ -1,5 +1,6 @@
 /* oneshot/runfiles.c — config.json, metrics.jsonl, arch.json of a run. */
 #include "oneshot/runfiles.h"
+#include "search/latency.h"
 #include "tensor/error.h"
 #include "ops/count.h"
 
@@ -314,6 +315,19 @@ int os_trim_metrics(const char *dir, int epochs_done)
     return rc;
 }
 
+/* the value of a strategy's string option by name, or NULL */
+static const char *strategy_string_option(const os_trainer *t, const char *name)
+{
+    if (!t->strategy || !t->options)
+        return NULL;
+    for (int i = 0; i < t->strategy->n_options; i++) {
+        const os_option *op = &t->strategy->options[i];
+        if (op->type == OS_OPT_STRING && !strcmp(op->name, name))
+            return (const char *)t->options + op->offset;
+    }
+    return NULL;
+}
+
 /* "costs" of arch.json: the child's parameters and multiply-adds per image,
  * built at the search's input, cells and channels (a retrain at other
  * settings costs more or less) */
@@ -338,6 +352,18 @@ static void child_costs(os_trainer *t, const os_arch *child, char **txt)
     cJSON_AddNumberToObject(o, "channels", n->channels);
     cJSON_AddNumberToObject(o, "params", (double)c.params);
     cJSON_AddNumberToObject(o, "madds", (double)c.macs);
+    /* a strategy searching against a latency table (its string option
+     * "latency-table", e.g. proxyless): the latency that table predicts */
+    const char *table = strategy_string_option(t, "latency-table");
+    if (table && table[0]) {
+        os_space_opts po = so;
+        po.arch = NULL;
+        double ms;
+        if (!os_latency_predict(t->space, &po, child, table, 0, 0, &ms)) {
+            cJSON_AddNumberToObject(o, "predicted_latency_ms", ms);
+            cJSON_AddStringToObject(o, "latency_table", table);
+        }
+    }
     char *nt = cJSON_Print(j);
     cJSON_Delete(j);
     if (nt) {

@@ -352,7 +352,7 @@ Test(proxyless, latency_table_mismatches_are_named)
 /* the CLI: a table and a child's measurement; a mismatched table is exit 2 */
 Test(proxyless, cli_latency, .timeout = 300)
 {
-    char dir[512];
+    char dir[256];
     cu_tmpdir(dir, sizeof dir);
     cr_assert_eq(cu_run(dir, "table", NULL, "latency --space proxyless --input 1x8x8 --channels 8 --runs 20 "
                                            "--warmup 1 --out %s/t.json", dir), 0);
@@ -390,4 +390,15 @@ Test(proxyless, cli_latency, .timeout = 300)
     cr_expect_eq(cu_run(dir, "deep", NULL, "latency --arch %s --space proxyless --input 1x8x8 --channels 8 --runs 20 "
                                           "--warmup 1 --latency-table %s/t2.json", ap, dir), 2);
     CU_EXPECT_STDERR(dir, "deep", "give the --cells and --channels");
+    /* a search against that table records the latency it predicts for the child */
+    cu_make_data(dir, "data", 8);
+    cr_assert_eq(cu_run(dir, "search", NULL, "train --data %s/data --space proxyless --strategy proxyless --cells 2 "
+                                            "--channels 8 --batch 8 --epochs 1 --warmup-epochs 0 --threads 1 "
+                                            "--latency-table %s/t2.json --latency-target 2 --latency-loss add-linear "
+                                            "--out %s/px", dir, dir, dir), 0);
+    char pd[600];
+    snprintf(pd, sizeof pd, "%s/px", dir);
+    char *aj = cu_slurp2(pd, "arch.json");
+    cr_expect(strstr(aj, "\"predicted_latency_ms\"") && strstr(aj, "\"madds\""), "%s", aj);
+    free(aj);
 }
