@@ -514,3 +514,15 @@ int os_config_from_json(os_config *c, const cJSON *j)
         return -1;
     return 0;
 }
+
+int os_config_input(const os_config *c, int *in_c, int *in_h, int *in_w)
+{
+    *in_c = 3, *in_h = 32, *in_w = 32;
+    char tail;
+    if (c->input[0] && (sscanf(c->input, "%dx%dx%d%c", in_c, in_h, in_w, &tail) != 3 || *in_c < 1 || *in_c > 4 ||
+                        *in_h < 1 || *in_w < 1 || *in_h > 4096 || *in_w > 4096)) {
+        fprintf(stderr, "oneshot: --input '%s': expected CxHxW with C in 1..4 (e.g. 3x32x32)\n", c->input);
+        return 2;
+    }
+    return 0;
+}

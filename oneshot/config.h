@@ -79,4 +79,8 @@ cJSON *os_config_to_json(const os_config *c);
 /* Overwrite the fields present in j (used by resume/eval: the run's config). */
 int os_config_from_json(os_config *c, const cJSON *j);
 
+/* --input CxHxW (default 3x32x32) of costs and latency: 0, or 2 after
+ * printing what is wrong. */
+int os_config_input(const os_config *c, int *in_c, int *in_h, int *in_w);
+
 #endif

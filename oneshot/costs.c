@@ -11,13 +11,9 @@
 
 int os_cmd_costs(os_config *c)
 {
-    int in_c = 3, in_h = 32, in_w = 32, classes = c->classes > 0 ? c->classes : 10;
-    char tail;
-    if (c->input[0] && (sscanf(c->input, "%dx%dx%d%c", &in_c, &in_h, &in_w, &tail) != 3 || in_c < 1 || in_c > 4 ||
-                        in_h < 1 || in_w < 1 || in_h > 4096 || in_w > 4096)) {
-        fprintf(stderr, "oneshot: --input '%s': expected CxHxW with C in 1..4 (e.g. 3x32x32)\n", c->input);
+    int in_c, in_h, in_w, classes = c->classes > 0 ? c->classes : 10;
+    if (os_config_input(c, &in_c, &in_h, &in_w))
         return 2;
-    }
     os_arch child = {0};
     const os_space *sp = os_space_find(c->space);
     if (c->arch[0] && os_arch_load(c->arch, os_config_given("space") ? c->space : NULL, &sp, &child)) {

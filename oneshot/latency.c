@@ -16,13 +16,9 @@
 
 int os_cmd_latency(os_config *c)
 {
-    int in_c = 3, in_h = 32, in_w = 32, classes = c->classes > 0 ? c->classes : 10;
-    char tail;
-    if (c->input[0] && (sscanf(c->input, "%dx%dx%d%c", &in_c, &in_h, &in_w, &tail) != 3 || in_c < 1 || in_c > 4 ||
-                        in_h < 1 || in_w < 1 || in_h > 4096 || in_w > 4096)) {
-        fprintf(stderr, "oneshot: --input '%s': expected CxHxW with C in 1..4 (e.g. 3x32x32)\n", c->input);
+    int in_c, in_h, in_w, classes = c->classes > 0 ? c->classes : 10;
+    if (os_config_input(c, &in_c, &in_h, &in_w))
         return 2;
-    }
     if (strcmp(c->clock, "wall") && strcmp(c->clock, "cpu")) {
         fprintf(stderr, "oneshot: --clock '%s': expected wall or cpu\n", c->clock);
         return 2;
