@@ -36,11 +36,24 @@ static int read_arch(oneshot_ctx *c, build_args *a)
             return api_fail_os(c, ONESHOT_EINVAL);
         return ONESHOT_OK;
     }
-    if (os_arch_load(a->arch_src, a->space_name, &m->space, &m->arch)) {
+    int rc = os_arch_load(a->arch_src, a->space_name, &m->space, &m->arch);
+    if (rc) {
         /* a file that is not there is a failure on input; any other an unusable architecture */
         int path_like = strchr(a->arch_src, '/') || strstr(a->arch_src, ".json");
-        return api_fail_os(c, path_like && access(a->arch_src, F_OK) ? ONESHOT_EIO : ONESHOT_EINVAL);
+        return api_fail_os(c, rc != OS_ARCH_MISFIT && path_like && access(a->arch_src, F_OK) ? ONESHOT_EIO
+                                                                                              : ONESHOT_EINVAL);
     }
+    return ONESHOT_OK;
+}
+
+/* NNI's `width` / `depth` in the architecture size the child when the
+ * options leave them to the default (0); given, they must agree */
+static int arch_size(oneshot_ctx *c, const char *fn, const char *key, int opt, int arch, int *out)
+{
+    *out = opt ? opt : arch;
+    if (opt && arch && opt != arch)
+        return api_fail(c, ONESHOT_EINVAL, "%s: the architecture's '%s' is %d but the options give %d", fn, key,
+                        arch, opt);
     return ONESHOT_OK;
 }
 
@@ -53,7 +66,11 @@ static int build_work(oneshot_ctx *c, void *arg)
         return st;
     const os_run_data *d = &a->data->d;
     m->aux_head = m->child && a->o->auxiliary && (m->space->features & OS_SPACE_AUX_HEAD);
-    os_space_opts so = {.cells = a->o->cells, .channels = a->o->channels, .in_c = d->train.c, .in_h = d->train.h,
+    int cells, channels;
+    if ((st = arch_size(c, a->fn, "depth", a->o->cells, m->child ? m->arch.depth : 0, &cells)) ||
+        (st = arch_size(c, a->fn, "width", a->o->channels, m->child ? m->arch.width : 0, &channels)))
+        return st;
+    os_space_opts so = {.cells = cells, .channels = channels, .in_c = d->train.c, .in_h = d->train.h,
                         .in_w = d->train.w, .num_classes = d->train.num_classes, .seed = a->o->seed,
                         .arch = m->child ? &m->arch : NULL, .auxiliary = m->aux_head};
     if (m->space->build(&m->net, &so))

@@ -1,6 +1,7 @@
 /* oneshot/config.c — flags, defaults and the JSON form of a run's configuration. */
 #include "oneshot/config.h"
 #include "search/strategy.h"
+#include "supernet/arch.h"
 #include "supernet/supernet.h"
 #include "tensor/error.h"
 
@@ -523,6 +524,23 @@ int os_config_input(const os_config *c, int *in_c, int *in_h, int *in_w)
                         *in_h < 1 || *in_w < 1 || *in_h > 4096 || *in_w > 4096)) {
         fprintf(stderr, "oneshot: --input '%s': expected CxHxW with C in 1..4 (e.g. 3x32x32)\n", c->input);
         return 2;
+    }
+    return 0;
+}
+
+int os_config_arch_sizes(os_config *c, const os_arch *a)
+{
+    const struct { int v; const char *key, *flag; int *field; } s[2] = {
+        {a->width, "width", "channels", &c->channels},
+        {a->depth, "depth", "cells", &c->cells},
+    };
+    for (int i = 0; i < 2; i++) {
+        if (!s[i].v)
+            continue;
+        if (os_config_given(s[i].flag) && *s[i].field != s[i].v)
+            return os_error("the architecture's '%s' is %d but --%s %d was given (drop --%s or make them agree)",
+                            s[i].key, s[i].v, s[i].flag, *s[i].field, s[i].flag);
+        *s[i].field = s[i].v;
     }
     return 0;
 }

@@ -79,6 +79,13 @@ cJSON *os_config_to_json(const os_config *c);
 /* Overwrite the fields present in j (used by resume/eval: the run's config). */
 int os_config_from_json(os_config *c, const cJSON *j);
 
+/* An architecture that sizes its child (NNI's `width` / `depth`,
+ * os_arch.width): sets --channels / --cells from it when those flags were
+ * not given; a flag given with another value is an error naming both
+ * (-1 with os_error(): a usage error, exit 2). */
+struct os_arch;
+int os_config_arch_sizes(os_config *c, const struct os_arch *a);
+
 /* --input CxHxW (default 3x32x32) of costs and latency: 0, or 2 after
  * printing what is wrong. */
 int os_config_input(const os_config *c, int *in_c, int *in_h, int *in_w);

@@ -16,9 +16,12 @@ int os_cmd_costs(os_config *c)
         return 2;
     os_arch child = {0};
     const os_space *sp = os_space_find(c->space);
-    if (c->arch[0] && os_arch_load(c->arch, os_config_given("space") ? c->space : NULL, &sp, &child)) {
+    int rc = c->arch[0] ? os_arch_load(c->arch, os_config_given("space") ? c->space : NULL, &sp, &child) : 0;
+    if (rc || (c->arch[0] && os_config_arch_sizes(c, &child))) {
         fprintf(stderr, "oneshot: %s\n", os_last_error());
-        return 1;
+        if (!rc)
+            os_arch_free(&child);
+        return rc == -1 ? 1 : 2;
     }
     os_space_opts so = {.cells = c->cells, .channels = c->channels, .in_c = in_c, .in_h = in_h, .in_w = in_w,
                         .num_classes = classes, .seed = 1, .arch = c->arch[0] ? &child : NULL};

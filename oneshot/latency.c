@@ -33,9 +33,12 @@ int os_cmd_latency(os_config *c)
         return 2;
     }
     os_arch child = {0};
-    if (c->arch[0] && os_arch_load(c->arch, os_config_given("space") ? c->space : NULL, &sp, &child)) {
+    int rc = c->arch[0] ? os_arch_load(c->arch, os_config_given("space") ? c->space : NULL, &sp, &child) : 0;
+    if (rc || (c->arch[0] && os_config_arch_sizes(c, &child))) {
         fprintf(stderr, "oneshot: --arch: %s\n", os_last_error());
-        return 2;
+        if (!rc)
+            os_arch_free(&child);
+        return rc == -1 ? 1 : 2;
     }
     os_set_threads(c->threads);
     os_space_opts so = {.cells = c->cells, .channels = c->channels, .in_c = in_c, .in_h = in_h, .in_w = in_w,
@@ -50,7 +53,7 @@ int os_cmd_latency(os_config *c)
                           .seed = 1, .cpu_clock = !strcmp(c->clock, "cpu")};
     const char *variant = !strcmp(sp->name, "proxyless") ? (os_proxyless_small_variant(in_h, in_w) ? "small" : "imagenet")
                                                          : NULL;
-    int rc = 0;
+    rc = 0;
     if (c->arch[0]) {
         os_latency_stat st;
         rc = os_latency_measure(&net, &lo, &st);

@@ -67,13 +67,14 @@ int os_cmd_query(os_config *c)
     }
     const os_space *sp;
     os_arch child = {0};
-    if (os_arch_load(c->arch, "nb201", &sp, &child)) {
+    int rc = os_arch_load(c->arch, "nb201", &sp, &child);
+    if (rc) {
         fprintf(stderr, "oneshot: query: %s\n", os_last_error());
-        return 1;
+        return rc == OS_ARCH_MISFIT ? 2 : 1;
     }
     os_nb201_bench *b;
     char used[1024];
-    int rc = 0;
+    rc = 0;
     if (os_bench_open(c->benchmark, NULL, &b, used, sizeof used)) {
         fprintf(stderr, "oneshot: query: %s\n", os_last_error());
         rc = 1;

@@ -94,15 +94,18 @@ static int read_arch(run *r)
     snprintf(path, sizeof path, "%s/arch.json", r->dir);
     const char *src = c->resume[0] ? path : c->arch;
     const os_space *sp;
-    if (os_arch_load(src, os_config_given("space") || c->resume[0] ? c->space : NULL, &sp, &r->child))
-        return fail(1);
+    int rc = os_arch_load(src, os_config_given("space") || c->resume[0] ? c->space : NULL, &sp, &r->child);
+    if (rc)
+        return fail(rc == OS_ARCH_MISFIT ? 2 : 1);
+    if (!c->resume[0] && os_config_arch_sizes(c, &r->child))
+        return fail(2);
     snprintf(c->space, sizeof c->space, "%s", sp->name);
     r->space = sp;
     if (os_config_check_applies(c))
         return fail(2);
     if (!c->resume[0]) {
         char *txt = os_arch_json(sp, &r->child, NULL);
-        int rc = os_write_text(path, txt);
+        rc = os_write_text(path, txt);
         free(txt);
         if (rc)
             return fail(1);

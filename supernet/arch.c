@@ -32,6 +32,36 @@ void os_arch_copy(os_arch *dst, const os_arch *src)
     if (!dst->c)
         os_fatal("arch_copy: out of memory");
     memcpy(dst->c, src->c, sizeof *dst->c * (size_t)src->n);
+    dst->width = src->width;
+    dst->depth = src->depth;
+}
+
+cJSON *os_arch_nds_sizes(const cJSON *dict, os_arch *a)
+{
+    static const char *const keys[2] = {"width", "depth"};
+    int v[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(dict, keys[i]);
+        if (!x)
+            continue;
+        if (!cJSON_IsNumber(x) || x->valuedouble != (double)(int)x->valuedouble || x->valueint < 1 ||
+            x->valueint > 4096) {
+            os_error("key '%s': NNI's %s must be a positive integer (%s)", keys[i], keys[i],
+                     i ? "the number of cells, --cells" : "the initial channels, --channels");
+            return NULL;
+        }
+        v[i] = x->valueint;
+    }
+    cJSON *rest = cJSON_Duplicate(dict, 1);
+    if (!rest) {
+        os_error("out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(rest, keys[i]);
+    a->width = v[0];
+    a->depth = v[1];
+    return rest;
 }
 
 int os_arch_add(os_arch *a, const char *label, os_choice_kind kind, int n, int k, const char *const *names)
@@ -343,18 +373,20 @@ int os_arch_parse_json(const char *text, const char *what, const char *space, co
     const os_space *s = NULL;
     if (js) {
         if (!cJSON_IsString(js) || !(s = os_space_find(js->valuestring))) {
-            rc = os_error("%s: key 'space': unknown space %s%s%s", what, cJSON_IsString(js) ? "'" : "",
+            rc = OS_ARCH_MISFIT;
+            os_error("%s: key 'space': unknown space %s%s%s", what, cJSON_IsString(js) ? "'" : "",
                           cJSON_IsString(js) ? js->valuestring : "(not a string)", cJSON_IsString(js) ? "'" : "");
             goto out;
         }
         if (space && strcmp(space, s->name)) {
-            rc = disagree(what, s->name, space);
+            disagree(what, s->name, space);
+            rc = OS_ARCH_MISFIT;
             goto out;
         }
         const cJSON *as = cJSON_GetObjectItemCaseSensitive(j, "arch_str");
         if (!inner && cJSON_IsString(as) && s->parse) {
             int r = s->parse(as->valuestring, child);
-            rc = r ? -1 : 0;
+            rc = r ? OS_ARCH_MISFIT : 0;
             if (r) {
                 char msg[1024];
                 if (r == 1)
@@ -364,18 +396,20 @@ int os_arch_parse_json(const char *text, const char *what, const char *space, co
                 os_error("%s: key 'arch_str': %s", what, msg);
             }
         } else if (!cJSON_IsObject(inner)) {
-            rc = os_error("%s: key 'arch' is missing or not an object of NNI labels", what);
+            os_error("%s: key 'arch' is missing or not an object of NNI labels", what);
+            rc = OS_ARCH_MISFIT;
         } else {
-            rc = child_from_dict(s, inner, what, child);
+            rc = child_from_dict(s, inner, what, child) ? OS_ARCH_MISFIT : 0;
         }
     } else {
         const cJSON *dict = cJSON_IsObject(inner) ? inner : j;
         if (space) {
             if (!(s = os_space_find(space))) {
-                rc = os_error("unknown space '%s'", space);
+                os_error("unknown space '%s'", space);
+                rc = OS_ARCH_MISFIT;
                 goto out;
             }
-            rc = child_from_dict(s, dict, what, child);
+            rc = child_from_dict(s, dict, what, child) ? OS_ARCH_MISFIT : 0;
         } else {
             /* a bare NNI dict: the one space whose labels it matches; when
              * none does, the error of the space whose labels it matches best
@@ -413,7 +447,8 @@ int os_arch_parse_json(const char *text, const char *what, const char *space, co
             } else {
                 if (found > 1)
                     os_arch_free(child);
-                rc = os_error("%s", found ? "the labels fit several spaces: give --space" : first_err);
+                os_error("%s", found ? "the labels fit several spaces: give --space" : first_err);
+                rc = OS_ARCH_MISFIT;
             }
         }
     }
@@ -440,11 +475,12 @@ int os_arch_load(const char *src, const char *space, const os_space **sp, os_arc
         }
         if (r) {
             os_arch_free(&a);
-            return -1;
+            return OS_ARCH_MISFIT;
         }
         if (space && strcmp(space, s->name)) {
             os_arch_free(&a);
-            return disagree(src, s->name, space);
+            disagree(src, s->name, space);
+            return OS_ARCH_MISFIT;
         }
         *child = a;
         *sp = s;

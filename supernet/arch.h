@@ -42,6 +42,11 @@ typedef struct os_arch {
     char space[32];
     int n;
     os_arch_choice *c;
+    /* NNI's NDS spaces (its DARTS and ENAS, our cifar_cell and enas_micro)
+     * may also sample the network's `width` (our --channels) and `depth`
+     * (our --cells, all cells counted); a dict that carried them sets these,
+     * else 0. They size the child, they are not choices of it. */
+    int width, depth;
 } os_arch;
 
 void os_arch_init(os_arch *a, const char *space);
@@ -77,6 +82,11 @@ struct cJSON *os_arch_to_nni(const os_arch *a);
  * the template and every label present. 0, or -1 with os_error() naming the
  * key (src is prefixed to messages when not NULL). */
 int os_arch_from_nni(os_arch *a, const struct cJSON *dict, const char *src);
+/* For NDS spaces' from_nni: reads NNI's `width` and `depth` keys (positive
+ * integers, when present) into a->width / a->depth and returns a copy of dict
+ * without them, for the label parser (cJSON_Delete it); NULL with os_error()
+ * naming the key. */
+struct cJSON *os_arch_nds_sizes(const struct cJSON *dict, os_arch *a);
 
 /* arch.json text for a child (malloc'd): space, NNI labels, the space's
  * extras, and the probabilities of `weights` (supernet form; may be NULL). */
@@ -90,7 +100,12 @@ char *os_arch_json(const os_space *sp, const os_arch *child, const os_arch *weig
  * one the caller expects: a disagreement is an error naming both. A bare
  * NNI dict is read as `space`'s, or, when that is NULL, as the one space
  * whose labels it matches. On success *sp is the space and child holds the
- * child form. 0, or -1 with os_error() naming src and the key. */
+ * child form. 0, or with os_error() naming src and the key: -1 when src
+ * cannot be read or is not a JSON object (a bad file: exit 1 in the CLI),
+ * OS_ARCH_MISFIT when it was read but does not describe an architecture of
+ * the space (an unknown or missing label, a value out of range, a space that
+ * disagrees: a usage error, exit 2). */
+#define OS_ARCH_MISFIT (-2)
 #define OS_ARCH_MAX_FILE ((size_t)16 << 20)
 int os_arch_load(const char *src, const char *space, const os_space **sp, os_arch *child);
 /* The same from JSON text already in memory (what = the name for messages). */

@@ -17,6 +17,7 @@
 #include "tests/ds_util.h"
 #include "supernet/arch.h"
 #include "supernet/spaces/spaces.h"
+#include "supernet/genotype.h"
 
 #include <cjson/cJSON.h>
 
@@ -272,24 +273,47 @@ Test(arch, another_space_is_an_error_naming_both)
     sprintf(txt, "{\"space\": \"nb201\", \"arch\": %s}", NNI_NB201);
     write_text(dir, "nb.json", txt, path, sizeof path);
     free(txt);
-    DU_EXPECT_ERROR(os_arch_load(path, "cifar_cell", &sp, &a), "nb.json", "nb201", "cifar_cell");
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load(path, "cifar_cell", &sp, &a), "nb.json", "nb201", "cifar_cell");
     cr_assert_eq(os_arch_load(path, "nb201", &sp, &a), 0, "%s", os_last_error());
     os_arch_free(&a);
     /* an nb201 arch string, loaded as cifar_cell */
-    DU_EXPECT_ERROR(os_arch_load(NNI_NB201_STR, "cifar_cell", &sp, &a), "nb201", "cifar_cell");
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load(NNI_NB201_STR, "cifar_cell", &sp, &a), "nb201", "cifar_cell");
     /* a named cifar_cell architecture, loaded as nb201 */
-    DU_EXPECT_ERROR(os_arch_load("darts-v2", "nb201", &sp, &a), "darts-v2", "cifar_cell", "nb201");
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load("darts-v2", "nb201", &sp, &a), "darts-v2", "cifar_cell", "nb201");
     /* arch.json of cifar_cell, loaded as nb201 */
     cr_assert_eq(os_arch_load("darts-v1", NULL, &sp, &a), 0, "%s", os_last_error());
     txt = os_arch_json(sp, &a, NULL);
     os_arch_free(&a);
     write_text(dir, "dc.json", txt, path, sizeof path);
     free(txt);
-    DU_EXPECT_ERROR(os_arch_load(path, "nb201", &sp, &a), "dc.json", "cifar_cell", "nb201");
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load(path, "nb201", &sp, &a), "dc.json", "cifar_cell", "nb201");
     /* a bare nb201 dict read as cifar_cell's: its labels are unknown there */
     write_text(dir, "bare.json", NNI_NB201, path, sizeof path);
-    DU_EXPECT_ERROR(os_arch_load(path, "cifar_cell", &sp, &a), "bare.json", "cell/0_1");
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load(path, "cifar_cell", &sp, &a), "bare.json", "cell/0_1");
     /* a space that does not exist */
-    DU_EXPECT_ERROR(os_arch_load(path, "nb202", &sp, &a), "nb202");
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load(path, "nb202", &sp, &a), "nb202");
     du_rmtree(dir);
+}
+
+/* NNI's default DARTS() space samples width and depth too: its dicts carry
+ * them beside the cell labels; they size the child and leave the cells as
+ * they are */
+Test(arch, nni_darts_dict_with_width_and_depth)
+{
+    cJSON *j = os_genotype_to_nni(&os_darts_v2);
+    cJSON_AddNumberToObject(j, "width", 16);
+    cJSON_AddNumberToObject(j, "depth", 12);
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    const os_space *sp;
+    os_arch a, v2;
+    cr_assert_eq(os_arch_parse_json(txt, "nni", NULL, &sp, &a), 0, "%s", os_last_error());
+    free(txt);
+    cr_expect_eq(sp, &os_space_cifar_cell);
+    cr_expect(a.width == 16 && a.depth == 12, "width %d depth %d", a.width, a.depth);
+    cr_assert_eq(os_arch_load("darts-v2", NULL, &sp, &v2), 0);
+    cr_expect(os_arch_equal(&a, &v2));
+    cr_expect(v2.width == 0 && v2.depth == 0);
+    os_arch_free(&a);
+    os_arch_free(&v2);
 }

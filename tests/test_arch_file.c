@@ -87,3 +87,21 @@ Test(arch_file, empty_binary_and_malformed, .init = setup, .fini = teardown)
     cr_expect_eq(os_arch_load(fpath("ok.json"), NULL, &sp, &a), 0, "%s", os_last_error());
     os_arch_free(&a);
 }
+
+/* read and JSON, but not an architecture of the space: OS_ARCH_MISFIT (the
+ * CLI's usage error, exit 2), not the bad-file -1 above */
+Test(arch_file, misfit_is_its_own_code, .init = setup, .fini = teardown)
+{
+    const os_space *sp;
+    os_arch a;
+    const char *unknown = "{\"space\": \"nb201\", \"arch\": {\"cell/0_1\": \"conv_9x9\"}}";
+    du_write(dir, "u.json", unknown, strlen(unknown), 0);
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load(fpath("u.json"), NULL, &sp, &a), "u.json", "cell/0_1");
+    const char *ok = NB201_ARCH "}";
+    du_write(dir, "ok.json", ok, strlen(ok), 0);
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load(fpath("ok.json"), "cifar_cell", &sp, &a), "nb201", "cifar_cell");
+    DU_EXPECT_ERROR_RC(OS_ARCH_MISFIT, os_arch_load("|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|", NULL, &sp,
+                                                    &a),
+                       "conv_9x9");
+    DU_EXPECT_ERROR(os_arch_load(fpath("missing.json"), NULL, &sp, &a), "missing.json");
+}

@@ -12,6 +12,7 @@
 #include "tests/cli_util.h"
 #include "search/path.h"
 #include "supernet/arch.h"
+#include "supernet/spaces/spaces.h"
 #include "ops/count.h"
 #include "tensor/backend.h"
 
@@ -249,7 +250,7 @@ Test(enas_macro, labels_load_and_bad_skips_are_named)
         {"{\"op_0\": \"conv_3x3\", \"op_1\": \"conv_3x3\", \"skip_1\": 0}", "'skip_1' must be a list"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        cr_expect_eq(load(bad[i][0], &a), -1, "%s accepted", bad[i][0]);
+        cr_expect_eq(load(bad[i][0], &a), OS_ARCH_MISFIT, "%s accepted", bad[i][0]);
         cr_expect(strstr(os_last_error(), bad[i][1]), "%s: '%s' lacks '%s'", bad[i][0], os_last_error(), bad[i][1]);
     }
 }
@@ -272,16 +273,15 @@ Test(enas_macro, search_and_retrain_through_the_cli, .timeout = 300)
     cr_assert_eq(cu_run(dir, "r", NULL, "retrain --data %s/data %s --arch %s --epochs 1 --out %s/r", dir, net, arch,
                         dir),
                  0, "%s", cu_slurp2(dir, "r.err"));
-    /* a skip to the layer itself: the label named; exit 1 as for every
-     * architecture file that does not fit its space (README "exit status",
-     * tests/test_oneshot.c), not the issue's 2 */
+    /* a skip to the layer itself: the label named; exit 2 as for every
+     * architecture that does not fit its space (README "exit status") */
     {
         const char *b = "{\"op_0\": \"conv_3x3\", \"op_1\": \"avg_pool_3x3\", \"skip_1\": [0, 1]}";
         du_write(dir, "bad.json", b, strlen(b), 0);
     }
     int rc = cu_run(dir, "b", NULL, "retrain --data %s/data %s --arch %s/bad.json --epochs 1 --out %s/b", dir, net,
                     dir, dir);
-    cr_expect_eq(rc, 1);
+    cr_expect_eq(rc, 2);
     CU_EXPECT_STDERR(dir, "b", "skip_1", "the layer itself");
     du_rmtree(dir);
 }
@@ -394,17 +394,74 @@ Test(enas_micro, nni_dict_loads_and_the_child_concats_its_loose_ends)
     txt = cJSON_PrintUnformatted(j);
     const os_space *got;
     os_arch a;
-    cr_expect_eq(os_arch_parse_json(txt, "nni.json", "enas_micro", &got, &a), -1);
+    cr_expect_eq(os_arch_parse_json(txt, "nni.json", "enas_micro", &got, &a), OS_ARCH_MISFIT);
     cr_expect(strstr(os_last_error(), "reduce/input_4_1") && strstr(os_last_error(), "out of range 0..3"), "%s",
               os_last_error());
     free(txt);
+    /* NNI's default ENAS() also samples width and depth: they size the child */
     cJSON_ReplaceItemInObjectCaseSensitive(j, "reduce/input_4_1", cJSON_Parse("[3]"));
     cJSON_AddNumberToObject(j, "depth", 8);
+    cJSON_AddNumberToObject(j, "width", 24);
     txt = cJSON_PrintUnformatted(j);
-    cr_expect_eq(os_arch_parse_json(txt, "nni.json", "enas_micro", &got, &a), -1);
-    cr_expect(strstr(os_last_error(), "'depth'") && strstr(os_last_error(), "--cells 8"), "%s", os_last_error());
+    cr_assert_eq(os_arch_parse_json(txt, "nni.json", NULL, &got, &a), 0, "%s", os_last_error());
+    cr_expect_eq(got, &os_space_enas_micro);
+    cr_expect(a.width == 24 && a.depth == 8, "width %d depth %d", a.width, a.depth);
+    os_arch b;
+    os_arch_copy(&b, &a);
+    cr_expect(b.width == 24 && b.depth == 8);
+    os_arch_free(&b);
+    os_space_opts o = {.cells = a.depth, .channels = a.width, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 3,
+                       .seed = 1, .arch = &a};
+    os_net net;
+    cr_assert_eq(got->build(&net, &o), 0, "%s", os_last_error());
+    cr_expect_eq(net.cells, 8);
+    cr_expect_eq(net.channels, 24);
+    os_net_free(&net);
+    os_arch_free(&a);
+    free(txt);
+    static const char *const badv[] = {"0", "-8", "8.5", "\"8\""};
+    for (size_t i = 0; i < sizeof badv / sizeof *badv; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "%s", badv[i]);
+        cJSON_ReplaceItemInObjectCaseSensitive(j, "depth", cJSON_Parse(v));
+        txt = cJSON_PrintUnformatted(j);
+        cr_expect_eq(os_arch_parse_json(txt, "nni.json", "enas_micro", &got, &a), OS_ARCH_MISFIT, "depth %s", v);
+        cr_expect(strstr(os_last_error(), "'depth'") && strstr(os_last_error(), "--cells"), "%s", os_last_error());
+        free(txt);
+    }
+    cJSON_Delete(j);
+}
+
+/* NNI's default ENAS() dict (with width and depth) through the CLI: it sizes
+ * the child as --channels / --cells would; a flag that disagrees is exit 2 */
+Test(enas_micro, nni_width_depth_through_the_cli, .timeout = 120)
+{
+    char dir[256];
+    cu_tmpdir(dir, sizeof dir);
+    char *txt = micro_dict(1);
+    du_write(dir, "cells.json", txt, strlen(txt), 0);
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    cJSON_AddNumberToObject(j, "width", 8);
+    cJSON_AddNumberToObject(j, "depth", 4);
+    txt = cJSON_PrintUnformatted(j);
+    du_write(dir, "nni.json", txt, strlen(txt), 0);
     free(txt);
     cJSON_Delete(j);
+    cr_assert_eq(cu_run(dir, "a", NULL, "costs --arch %s/nni.json", dir), 0, "%s", cu_slurp2(dir, "a.err"));
+    cr_assert_eq(cu_run(dir, "b", NULL, "costs --arch %s/cells.json --channels 8 --cells 4", dir), 0, "%s",
+                 cu_slurp2(dir, "b.err"));
+    char *a = cu_slurp2(dir, "a.out"), *b = cu_slurp2(dir, "b.out");
+    cr_expect(strstr(a, "parameters") && !strcmp(a, b), "%s\n%s", a, b);
+    free(a);
+    free(b);
+    /* agreeing flags are fine, disagreeing ones name both */
+    cr_expect_eq(cu_run(dir, "c", NULL, "costs --arch %s/nni.json --cells 4 --channels 8", dir), 0);
+    cr_expect_eq(cu_run(dir, "d", NULL, "costs --arch %s/nni.json --cells 5", dir), 2);
+    CU_EXPECT_STDERR(dir, "d", "'depth' is 4", "--cells 5");
+    cr_expect_eq(cu_run(dir, "e", NULL, "costs --arch %s/nni.json --channels 16", dir), 2);
+    CU_EXPECT_STDERR(dir, "e", "'width' is 8", "--channels 16");
+    du_rmtree(dir);
 }
 
 /* the supernet's cell output reads the loose ends of this forward's path

@@ -491,7 +491,7 @@ static char *v2_without(const char *key)
         for (int named_ = 0; named_ < 2; named_++) {                                     \
             os_arch a_;                                                                  \
             const os_space *sp_ = NULL;                                                  \
-            DU_EXPECT_ERROR(os_arch_load(p_, named_ ? "cifar_cell" : NULL, &sp_, &a_),   \
+            DU_EXPECT_ERROR_RC(0, os_arch_load(p_, named_ ? "cifar_cell" : NULL, &sp_, &a_), \
                             "bad.json", __VA_ARGS__);                                    \
         }                                                                                \
     } while (0)
@@ -850,7 +850,7 @@ static void expect_names_edge(int i, int j)
         for (int named_ = 0; named_ < 2; named_++) {                                     \
             os_arch a_;                                                                  \
             const os_space *sp_ = NULL;                                                  \
-            DU_EXPECT_ERROR(os_arch_load(src, named_ ? "nb201" : NULL, &sp_, &a_),       \
+            DU_EXPECT_ERROR_RC(0, os_arch_load(src, named_ ? "nb201" : NULL, &sp_, &a_), \
                             __VA_ARGS__);                                                \
         }                                                                                \
     } while (0)

@@ -451,9 +451,9 @@ Test(nb201_cli, query, .timeout = 60)
     cr_expect_eq(cu_run(dir, "q3", NULL, "query %s", s), 2);
     CU_EXPECT_STDERR(dir, "q3", "--benchmark FILE", "ONESHOT_NB201");
     cr_expect_eq(cu_run(dir, "q4", NULL, "query |conv_7x7~0|+|none~0|none~1|+|none~0|none~1|none~2| --benchmark %s",
-                        table), 1);
+                        table), 2);
     CU_EXPECT_STDERR(dir, "q4", "conv_7x7");
-    cr_expect_eq(cu_run(dir, "q5", NULL, "query darts-v2 --benchmark %s", table), 1);
+    cr_expect_eq(cu_run(dir, "q5", NULL, "query darts-v2 --benchmark %s", table), 2);
     cr_expect_eq(cu_run(dir, "q6", NULL, "query"), 2);
     CU_EXPECT_STDERR(dir, "q6", "query needs an architecture");
     du_rmtree(dir);

@@ -148,14 +148,14 @@ Test(proxyless, nni_dict_errors_name_the_key)
     cr_expect_eq(parse("{" BASE ", \"s6_depth\": \"1\", \"s6_i0\": \"k5e6\", \"s6_i3\": \"k7e3\"}", &a), 0, "%s",
                  os_last_error());
     os_arch_free(&a);
-    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 2, \"s6_i0\": \"k5e6\"}", &a), -1);
+    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 2, \"s6_i0\": \"k5e6\"}", &a), OS_ARCH_MISFIT);
     cr_expect(strstr(os_last_error(), "'s6_i1' is missing"), "%s", os_last_error());
-    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 5, \"s6_i0\": \"k5e6\"}", &a), -1);
+    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 5, \"s6_i0\": \"k5e6\"}", &a), OS_ARCH_MISFIT);
     cr_expect(strstr(os_last_error(), "'s6_depth'") && strstr(os_last_error(), "1, 2, 3, 4"), "%s", os_last_error());
-    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 1.5, \"s6_i0\": \"k5e6\"}", &a), -1);
-    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 1, \"s6_i0\": \"k9e6\"}", &a), -1);
+    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 1.5, \"s6_i0\": \"k5e6\"}", &a), OS_ARCH_MISFIT);
+    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 1, \"s6_i0\": \"k9e6\"}", &a), OS_ARCH_MISFIT);
     cr_expect(strstr(os_last_error(), "k9e6"), "%s", os_last_error());
-    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 1, \"s6_i0\": \"k3e3\", \"s7_depth\": 2}", &a), -1);
+    cr_expect_eq(parse("{" BASE ", \"s6_depth\": 1, \"s6_i0\": \"k3e3\", \"s7_depth\": 2}", &a), OS_ARCH_MISFIT);
     cr_expect(strstr(os_last_error(), "s7_depth"), "%s", os_last_error());
 }
 

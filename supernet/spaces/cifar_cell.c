@@ -363,13 +363,23 @@ static int cifar_cell_parse(const char *s, os_arch *child)
     return 0;
 }
 
+/* NNI's DARTS dicts: the cell labels, and `width` / `depth` when NNI's
+ * default DARTS space sampled them (they size the child: os_arch.width). */
 static int cifar_cell_from_nni(const cJSON *dict, os_arch *child)
 {
+    os_arch sizes = {0};
+    cJSON *cells = os_arch_nds_sizes(dict, &sizes);
+    if (!cells)
+        return -1;
     os_genotype g;
-    if (os_genotype_from_json(dict, &g))
+    int rc = os_genotype_from_json(cells, &g);
+    cJSON_Delete(cells);
+    if (rc)
         return -1;
     os_arch_free(child);
     arch_of_genotype(&g, child);
+    child->width = sizes.width;
+    child->depth = sizes.depth;
     return 0;
 }
 

@@ -353,23 +353,16 @@ static int micro_derive(const os_arch *sup, const os_derive_opts *o, os_arch *ch
     return 0;
 }
 
-/* NNI's dicts: the cell labels. NNI's default ENAS space also samples
- * `width` and `depth`; those are --channels and --cells here, and a dict
- * that carries them is refused (naming the key and the flag) rather than
- * built at another size without a word. */
+/* NNI's dicts: the cell labels, and `width` / `depth` when NNI's default
+ * ENAS space sampled them (they size the child: os_arch.width). */
 static int micro_from_nni(const cJSON *dict, os_arch *child)
 {
-    static const char *const sizes[2][2] = {{"width", "--channels"}, {"depth", "--cells"}};
-    for (int i = 0; i < 2; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(dict, sizes[i][0]);
-        char val[24] = "N";
-        if (cJSON_IsNumber(v))
-            snprintf(val, sizeof val, "%d", v->valueint);
-        if (v)
-            return os_error("key '%s': NNI's %s choice is not part of an architecture here; drop the key and give "
-                            "%s %s", sizes[i][0], sizes[i][0], sizes[i][1], val);
-    }
-    return os_arch_from_nni(child, dict, NULL);
+    cJSON *cells = os_arch_nds_sizes(dict, child);
+    if (!cells)
+        return -1;
+    int rc = os_arch_from_nni(child, cells, NULL);
+    cJSON_Delete(cells);
+    return rc;
 }
 
 const os_space os_space_enas_micro = {
