@@ -21,7 +21,7 @@ VERSION := 0.1.0
 SOVERSION := 0
 # -fPIC for every object: the same objects make liboneshot.a and liboneshot.so.
 # -fno-semantic-interposition keeps calls inside the library inlinable.
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter \
            -fopenmp -fPIC -fno-semantic-interposition -I. -I/usr/include/stb $(OPT) -g
 # What liboneshot needs; also Libs.private of oneshot.pc.
 # plot/: Graphviz (libgvc, libcgraph, libcdt) lays out cell graphs, cairo draws PNG and SVG.
@@ -96,7 +96,9 @@ $(BUILD)/oneshot: $(BUILD)/obj/oneshot/main.o $(BUILD)/liboneshot.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
 
 # tests/test_plot.c checks SVG files with libxml2 (libxml2-dev)
-$(BUILD)/obj/tests/%.o: private CFLAGS += -I/usr/include/libxml2
+# tests: Criterion's own macros and the 2-D fixtures passed to const parameters are
+# not -Wpedantic clean; the library, the CLI, bench/ and examples/ are
+$(BUILD)/obj/tests/%.o: private CFLAGS += -I/usr/include/libxml2 -Wno-pedantic
 # a latency table records the build it was measured with
 $(BUILD)/obj/search/latency.o: private CFLAGS += -DOS_GIT_COMMIT='"$(shell git rev-parse --short HEAD 2>/dev/null)"' \
 	-DOS_BUILD_FLAGS='"$(OPT)"'

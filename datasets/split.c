@@ -117,8 +117,9 @@ void os_dataset_channel_stats(const os_dataset *d, const int32_t *idx, int n, fl
         double m = cnt > 0 ? (double)s / cnt : 0.0;
 #ifdef __SIZEOF_INT128__
         /* exactly: cnt^2 var = cnt ss - s^2 (0 for a constant channel, not a rounding residue) */
-        unsigned __int128 ic = (unsigned __int128)n * plane;
-        unsigned __int128 num = ic * ss - (unsigned __int128)s * s;
+        __extension__ typedef unsigned __int128 u128; /* a GCC/Clang type: no -pedantic warning */
+        u128 ic = (u128)n * plane;
+        u128 num = ic * ss - (u128)s * s;
         double var = cnt > 0 ? (double)num / cnt / cnt : 0.0;
 #else
         double var = cnt > 0 ? (double)ss / cnt - m * m : 0.0;

@@ -95,7 +95,7 @@ void os_genotype_derive(const float probs[2][OS_CELL_EDGES][8], int max_skip, os
             }
         }
         p[weakest][DARTS_SKIP] = -1.0f; /* no longer selectable */
-        derive_cell(p, g->op[0], g->in[0]);
+        derive_cell((const float (*)[8])p, g->op[0], g->in[0]); /* C11 adds const to the rows only by cast */
     }
 }
 

@@ -350,7 +350,7 @@ static int cifar_cell_derive(const os_arch *sup, const os_derive_opts *o, os_arc
                     probs[t][os_cell_edge(node, j)][k] = c->has_weights ? c->w[k] : (float)((c->chosen >> k) & 1u);
             }
     os_genotype g;
-    os_genotype_derive(probs, o ? o->max_skip : -1, &g);
+    os_genotype_derive((const float (*)[OS_CELL_EDGES][8])probs, o ? o->max_skip : -1, &g);
     arch_of_genotype(&g, child);
     return 0;
 }

@@ -307,7 +307,8 @@ static int micro_build(os_net *net, const os_space_opts *o)
             Ccur *= 2;
             hw /= 2;
         }
-        cell_init(net, &r, d, &d->cells[i], i, cin, hw_in, hw, Ccur, red, op, in);
+        cell_init(net, &r, d, &d->cells[i], i, cin, hw_in, hw, Ccur, red, (const int (*)[U_SLOTS])op,
+                  (const int (*)[U_SLOTS])in);
         cin[0] = cin[1];
         hw_in[0] = hw_in[1];
         cin[1] = Ccur;
