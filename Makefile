@@ -77,9 +77,22 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/liboneshot.a: $(LIB_OBJ)
+# Inside the project (the command, tests, bench) everything links the
+# internal archive: every object, every os_* symbol.
+$(BUILD)/liboneshot-internal.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The installed static library shows a user the oneshot_* API only, as the
+# shared one does: the objects are linked into one (ld -r) whose other
+# global symbols are made local (objcopy), so a program of the user's own
+# that defines os_tensor_new or os_fatal does not clash with ours.
+$(BUILD)/liboneshot.a: $(LIB_OBJ)
+	@rm -f $@ $(BUILD)/liboneshot-all.o $(BUILD)/liboneshot.keep
+	ld -r -o $(BUILD)/liboneshot-all.o $^
+	nm -g --defined-only $(BUILD)/liboneshot-all.o | awk '$$3 ~ /^oneshot_/ {print $$3}' > $(BUILD)/liboneshot.keep
+	objcopy --keep-global-symbols=$(BUILD)/liboneshot.keep $(BUILD)/liboneshot-all.o
+	ar rcs $@ $(BUILD)/liboneshot-all.o
 
 # liboneshot.so -> liboneshot.so.0 -> liboneshot.so.0.1.0; no undefined symbol
 # left; it exports the oneshot_* API only (oneshot.map, a linker version script).
@@ -92,8 +105,8 @@ $(BUILD)/liboneshot.so: $(LIB_SO)
 	ln -sf liboneshot.so.$(SOVERSION) $@
 
 # The command links the static library: bin/oneshot needs no LD_LIBRARY_PATH.
-$(BUILD)/oneshot: $(BUILD)/obj/oneshot/main.o $(BUILD)/liboneshot.a
-	$(CC) $(LDFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
+$(BUILD)/oneshot: $(BUILD)/obj/oneshot/main.o $(BUILD)/liboneshot-internal.a
+	$(CC) $(LDFLAGS) $< $(BUILD)/liboneshot-internal.a -o $@ $(LDLIBS)
 
 # tests/test_plot.c checks SVG files with libxml2 (libxml2-dev)
 # tests: Criterion's own macros and the 2-D fixtures passed to const parameters are
@@ -104,8 +117,8 @@ $(BUILD)/obj/search/latency.o: private CFLAGS += -DOS_GIT_COMMIT='"$(shell git r
 	-DOS_BUILD_FLAGS='"$(OPT)"'
 
 
-$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/liboneshot.a
-	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/liboneshot.a -o $@ $(LDLIBS) -lcriterion -lxml2
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/liboneshot-internal.a
+	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/liboneshot-internal.a -o $@ $(LDLIBS) -lcriterion -lxml2
 
 # Tests run from the repository root (fixtures are read from tests/ref/fixtures).
 test:
@@ -149,9 +162,9 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/liboneshot.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/oneshot.pc \
 	      $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(HEADERS))
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/liboneshot.a $(BUILD)/cflags
+$(BUILD)/bench/%: bench/%.c $(BUILD)/liboneshot-internal.a $(BUILD)/cflags
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/liboneshot.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(BUILD)/liboneshot-internal.a -o $@ $(LDLIBS)
 
 bench:
 	@scripts/deps.sh bench

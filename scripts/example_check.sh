@@ -34,6 +34,11 @@ so=$(readlink -f "$prefix/lib/liboneshot.so") || fail "no $prefix/lib/liboneshot
 other=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^oneshot_/ && $3 !~ /^ONESHOT_/ {print $3}' | head -5)
 [ -z "$other" ] || fail "$so exports symbols outside the API: $other"
 nm -D --defined-only "$so" | grep -q ' T oneshot_ctx_new' || fail "$so does not export oneshot_ctx_new"
+# So does the static one (one object, its other globals made local).
+a="$prefix/lib/liboneshot.a"
+other=$(nm -g --defined-only "$a" | awk 'NF == 3 && $2 ~ /^[TDBRVW]$/ && $3 !~ /^oneshot_/ && $3 !~ /^ONESHOT_/ {print $3}' | head -5)
+[ -z "$other" ] || fail "$a exports symbols outside the API: $other"
+nm -g --defined-only "$a" | grep -q ' T oneshot_ctx_new' || fail "$a does not export oneshot_ctx_new"
 
 mkdir -p "$out"
 for h in "$prefix"/include/*.h; do
