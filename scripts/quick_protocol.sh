@@ -31,12 +31,14 @@ case "$which" in
 fmnist)
     DATA=""
     SEARCH="--cells 5 --channels 8 --batch 32 --epochs 6 --subset 500 --val-batches 20"
-    RETRAIN="--cells 8 --channels 16 --batch 96 --epochs 10 --lr 0.05 --crop-pad 0 --cutout 0 --drop-path 0"
+    RETRAIN="--cells 8 --channels 16 --batch 96 --epochs 10 --lr 0.05 --crop-pad 0 --cutout 0"
+    [ "$SPACE" = cifar_cell ] && RETRAIN="$RETRAIN --drop-path 0" # the only space with drop-path
     ;;
 cifar)
     DATA="--data ../shared/data/cifar10-jpg"
     SEARCH="--cells 5 --channels 8 --batch 32 --epochs 4 --subset 300 --val-batches 20"
-    RETRAIN="--cells 8 --channels 16 --batch 96 --epochs 5 --subset 1000 --drop-path 0.1"
+    RETRAIN="--cells 8 --channels 16 --batch 96 --epochs 5 --subset 1000"
+    [ "$SPACE" = cifar_cell ] && RETRAIN="$RETRAIN --drop-path 0.1"
     ;;
 *) echo "usage: $0 fmnist|cifar [OUTDIR]" >&2; exit 2 ;;
 esac
