@@ -163,6 +163,10 @@ os_tensor *os_weighted_sum(int n, os_tensor *const *x, os_tensor *w)
     if (os_numel(w) != n)
         os_fatal("weighted_sum: w %s has %ld elements, expected n = %d (x %s)",
                  os_shape_str(w), os_numel(w), n, os_shape_str(x[first]));
+    for (int i = 0; i < n; i++) /* the x_i reach the kernel as data pointers, unseen by dispatch */
+        if (x[i] && x[i]->device != w->device)
+            os_fatal("weighted_sum: x[%d] on %s, w on %s", i, os_device_name(x[i]->device),
+                     os_device_name(w->device));
     os_tensor **xc = os_step_alloc(sizeof(os_tensor *) * (size_t)n);
     os_tensor **in = os_step_alloc(sizeof(os_tensor *) * (size_t)(n + 1));
     for (int i = 0; i < n; i++) {
@@ -212,7 +216,7 @@ os_tensor *os_concat_channels(int n, os_tensor *const *x)
     os_count_op(0, n, x);
     for (int d = 0; d < x[0]->ndim; d++)
         shape[d] = d == 1 ? c : x[0]->shape[d];
-    os_tensor *y = os_tensor_new(x[0]->ndim, shape);
+    os_tensor *y = os_tensor_new_on(x[0]->device, x[0]->ndim, shape);
     os_tape_record("concat_channels", concat_backward, y, n, x, NULL, 0);
     c = 0;
     for (int i = 0; i < n; i++) {
@@ -229,7 +233,7 @@ os_tensor *os_zero(os_tensor *x, int stride)
         os_fatal("zero: x %s must be [N,C,H,W]", os_shape_str(x));
     if (stride < 1)
         os_fatal("zero: stride %d < 1 (x %s)", stride, os_shape_str(x));
-    os_tensor *y = os_tensor_new4(x->shape[0], x->shape[1], (x->shape[2] + stride - 1) / stride,
+    os_tensor *y = os_tensor_new4_on(x->device, x->shape[0], x->shape[1], (x->shape[2] + stride - 1) / stride,
                                   (x->shape[3] + stride - 1) / stride);
     float z = 0.0f;
     OS_RUN(FILL, &z, y);

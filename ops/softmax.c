@@ -73,7 +73,7 @@ os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoo
         memcpy(lab, labels, sizeof(int32_t) * (size_t)N);
     os_xent_params p = {.labels = lab, .n = N, .k = K, .smoothing = smoothing};
     os_tensor *probs = os_tensor_like(logits);
-    os_tensor *loss = os_tensor_new(1, (int[]){1});
+    os_tensor *loss = os_tensor_new_on(logits->device, 1, (int[]){1});
     os_node *n = os_tape_record("cross_entropy", xent_backward, loss, 1, &logits, &p, sizeof p);
     if (n)
         n->saved[0] = probs;
