@@ -32,15 +32,12 @@ os_tensor *os_embedding(os_tensor *table, int n, const int32_t *idx)
         os_fatal("embedding: table %s must be [V,D]", os_shape_str(table));
     if (n < 1 || !idx)
         os_fatal("embedding: need at least one index (got %d) for table %s", n, os_shape_str(table));
-    int32_t *copy = os_step_alloc(sizeof *copy * (size_t)n);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= table->shape[0])
             os_fatal("embedding: index %d (position %d) out of range for table %s", (int)idx[i], i,
                      os_shape_str(table));
-        copy[i] = idx[i];
-    }
     os_count_op(0, 1, &table);
-    os_embed_params p = {.idx = copy, .n = n};
+    os_embed_params p = {.idx = os_int32_to_device(table->device, n, idx), .n = n};
     os_tensor *tc = os_op_contig(table);
     os_tensor *y = os_tensor_new_on(table->device, 2, (int[]){n, table->shape[1]});
     os_tape_record("embedding", embedding_backward, y, 1, &table, &p, sizeof p);
