@@ -24,7 +24,10 @@
  * The optimizer keeps a pointer to the group: the group must outlive it and
  * must not gain or lose parameters (os_optim_step checks the count).
  * State tensors are persistent, on the parameters' devices, owned by the
- * optimizer. Updates run through the SGD_STEP / ADAM_STEP kernels.
+ * optimizer. Updates run through the SGD_STEP / ADAM_STEP kernels: one
+ * launch for the whole group when the group was flattened
+ * (os_params_flatten) before the optimizer was made (the state is then one
+ * flat buffer too, each state tensor a view of it), else one per parameter.
  *
  * Checkpoints: the state is a list of tensors with stable names
  *     "sgd.momentum.<param name>"                  (SGD with momentum != 0)
@@ -77,8 +80,11 @@ os_tensor *os_optim_state_find(const os_optim *o, const char *name); /* NULL if 
 /* torch.nn.utils.clip_grad_norm_: the L2 norm of all the group's gradients
  * together; when max_norm / (norm + 1e-6) < 1 every gradient is scaled by it.
  * Returns the norm before clipping (a non-finite norm leaves the gradients
- * as they are). Uses a 1-element step tensor per parameter for the sums. */
+ * as they are). One 1-element step tensor holds the sum; one host read. */
 float os_clip_grad_norm(const os_params *group, float max_norm);
+/* The same without reading the norm: the sums of squares (SUMSQ_ACC) and the
+ * scaling (CLIP_SCALE) stay on the device. */
+void os_clip_grad_norm_dev(const os_params *group, float max_norm);
 
 /* CosineAnnealingLR in closed form:
  * eta_min + (lr0 - eta_min) * (1 + cos(pi * epoch / t_max)) / 2.

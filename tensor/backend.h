@@ -1,8 +1,9 @@
 /* tensor/backend.h — the one dispatch point through which every kernel runs.
  *
- * An op (ops/<op>.c) checks shapes, allocates its output, records itself on the
- * tape and then calls os_dispatch(OS_K_<KERNEL>, &args). The backend of the
- * first tensor's device runs the kernel. A backend is a table: memory
+ * An op (ops/<op>.c) checks shapes, allocates its output on its inputs'
+ * device, records itself on the tape and then calls
+ * os_dispatch(OS_K_<KERNEL>, &args). The backend of the operands' (one)
+ * device runs the kernel. A backend is a table: memory
  * functions plus one function pointer per kernel id. The kernel ids are listed
  * once, in ops/kernels.def; each backend fills the entries it supports
  * (ops/cpu/cpu_backend.c for the CPU). The ops layer hands the built-in
@@ -16,6 +17,7 @@
 #ifndef OS_BACKEND_H
 #define OS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "tensor/tensor.h"
 
@@ -39,6 +41,15 @@ typedef struct os_backend {
     void (*free)(void *p);
     void (*copy_to_host)(void *dst, const void *src, size_t bytes);
     void (*copy_from_host)(void *dst, const void *src, size_t bytes);
+    /* Device backends (shared with cuda-engine). The async copies may be
+     * synchronous in host backends; sync waits for all queued work. */
+    void (*sync)(void);
+    void (*memset)(void *p, int byte, size_t bytes);
+    void (*copy_device)(void *dst, const void *src, size_t bytes);
+    void (*copy_to_host_async)(void *dst, const void *src, size_t bytes);
+    void (*copy_from_host_async)(void *dst, const void *src, size_t bytes);
+    bool (*supports)(int kernel);
+    int (*available)(void); /* 1 when the device can be used in this process */
     os_kernel_fn kernels[OS_K_COUNT];
 } os_backend;
 
@@ -51,10 +62,18 @@ const os_backend *os_backend_get(os_device dev);
  * library for dev (the CPU one, ops/cpu/), or NULL. The tensor layer names no
  * backend itself. */
 const os_backend *os_builtin_backend(os_device dev);
-const char *os_kernel_name(int kernel);
+/* Also from the ops layer: why OS_CUDA has no built-in backend (no CUDA in
+ * this build, or no GPU), NULL when it has one; and the CUDA emulation's
+ * table (ops/cuda/), NULL when the library was built without it. */
+const char *os_cuda_unavailable(void);
+const os_backend *os_cuda_emu_table(void);
+const char *os_kernel_name(int kernel); /* "conv2d_fwd" (the fn of kernels.def) */
+const char *os_device_name(os_device dev); /* "cpu", "cuda" */
 
-/* Run kernel k on the device of the first non-NULL tensor. Fatal if that
- * device lacks it. */
+/* Run kernel k on the device of its tensor operands. Fatal when the non-NULL
+ * operands are not all on one device ("dispatch: conv2d_fwd: operands on cpu
+ * and cuda"), when none is given, or when that device's backend lacks the
+ * kernel (a NULL entry, or supports(k) false). */
 void os_dispatch(int k, const os_kargs *a);
 
 /* Convenience: dispatch with tensors listed inline. */
