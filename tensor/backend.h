@@ -16,6 +16,7 @@
 #ifndef OS_BACKEND_H
 #define OS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "tensor/tensor.h"
 
@@ -39,6 +40,15 @@ typedef struct os_backend {
     void (*free)(void *p);
     void (*copy_to_host)(void *dst, const void *src, size_t bytes);
     void (*copy_from_host)(void *dst, const void *src, size_t bytes);
+    /* Device backends (shared with cuda-engine). The async copies may be
+     * synchronous in host backends; sync waits for all queued work. */
+    void (*sync)(void);
+    void (*memset)(void *p, int byte, size_t bytes);
+    void (*copy_device)(void *dst, const void *src, size_t bytes);
+    void (*copy_to_host_async)(void *dst, const void *src, size_t bytes);
+    void (*copy_from_host_async)(void *dst, const void *src, size_t bytes);
+    bool (*supports)(int kernel);
+    int (*available)(void); /* 1 when the device can be used in this process */
     os_kernel_fn kernels[OS_K_COUNT];
 } os_backend;
 
