@@ -42,10 +42,10 @@ endif
 
 # The library: every layer but the CLI (oneshot/main.c) and the CUDA backend
 # (ops/cuda/, later). Missing or empty folders are fine.
-LIB_SRC  := $(wildcard tensor/*.c autograd/*.c ops/*.c ops/cpu/*.c supernet/*.c \
+LIB_SRC  := $(wildcard tensor/*.c autograd/*.c ops/*.c ops/cpu/*.c ops/cuda/*.c supernet/*.c \
                        supernet/spaces/*.c datasets/*.c search/*.c api/*.c oneshot/*.c)
 LIB_SRC  += $(wildcard plot/*.c)
-LIB_SRC  := $(filter-out oneshot/main.c ops/cuda/%,$(LIB_SRC))
+LIB_SRC  := $(filter-out oneshot/main.c,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_SO   := $(BUILD)/liboneshot.so.$(VERSION)
 TEST_SRC := $(wildcard tests/*.c)
