@@ -61,6 +61,8 @@ os_tensor *os_grad_acc(os_tensor *t);
 /* ---- parameters ----------------------------------------------------------- */
 /* Persistent, zero-filled, with a persistent zeroed grad; requires grad. */
 os_tensor *os_param_new(const char *name, int ndim, const int *shape);
+/* the same on device dev (os_param_new: the default device) */
+os_tensor *os_param_new_on(os_device dev, const char *name, int ndim, const int *shape);
 /* A group of parameters stepped together ("weights", "arch"). */
 typedef struct os_params {
     os_tensor **t;

@@ -7,7 +7,12 @@
 
 os_tensor *os_param_new(const char *name, int ndim, const int *shape)
 {
-    os_tensor *t = os_tensor_new_persistent(os_default_device(), ndim, shape);
+    return os_param_new_on(os_default_device(), name, ndim, shape);
+}
+
+os_tensor *os_param_new_on(os_device dev, const char *name, int ndim, const int *shape)
+{
+    os_tensor *t = os_tensor_new_persistent(dev, ndim, shape);
     t->flags |= OS_PARAM | OS_REQUIRES_GRAD;
     t->grad = os_tensor_new_persistent(t->device, ndim, shape);
     snprintf(t->name, sizeof t->name, "%s", name ? name : "");

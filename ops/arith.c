@@ -100,7 +100,7 @@ static void scale_by_backward(os_node *n)
     os_tensor *dy = n->out->grad, *xc = n->saved[0];
     os_tensor *gx = os_grad_acc(n->in[0]), *gs = os_grad_acc(n->in[1]);
     if (gx) {
-        os_wsum_bwd_params p = {.n = 1, .x = &xc, .dx = &gx};
+        os_wsum_bwd_params p = {.n = 1, .x = {xc->data}, .dx = {gx->data}};
         OS_RUN(WSUM_BWD, &p, dy, n->in[1], NULL);
     }
     if (gs)
@@ -125,21 +125,31 @@ os_tensor *os_scale_by(os_tensor *x, os_tensor *s)
 }
 
 /* ---- weighted_sum: y = sum_i w[i] x_i (the DARTS mixed op) --------------------
- * Inputs on the tape: x_0..x_{n-1}, w. Backward, one fused pass over dy:
- * dx_i += w[i] dy, dw[i] += sum(dy x_i). */
+ * Inputs on the tape: x_0..x_{n-1}, w. Backward, one fused pass over dy per
+ * launch: dx_i += w[i] dy, dw[i] += sum(dy x_i). The kernels get the x_i and
+ * dx_i as data pointers by value, OS_WSUM_MAX a launch (ops/kernels.def). */
+typedef struct {
+    int n;
+    os_tensor **xc; /* contiguous inputs (NULL = zero), step arena */
+} wsum_node;
+
 static void weighted_sum_backward(os_node *n)
 {
-    const os_wsum_params *p = n->params;
+    const wsum_node *p = n->params;
     os_tensor *w = n->in[p->n];
-    os_tensor **dx = os_step_alloc(sizeof(os_tensor *) * (size_t)p->n);
-    int any = 0;
-    for (int i = 0; i < p->n; i++)
-        any |= (dx[i] = os_grad_acc(n->in[i])) != NULL;
     os_tensor *dw = os_grad_acc(w);
-    if (!any && !dw)
-        return;
-    os_wsum_bwd_params b = {.n = p->n, .x = p->x, .dx = dx};
-    OS_RUN(WSUM_BWD, &b, n->out->grad, w, dw);
+    for (int c0 = 0; c0 < p->n; c0 += OS_WSUM_MAX) {
+        os_wsum_bwd_params b = {.n = p->n - c0 < OS_WSUM_MAX ? p->n - c0 : OS_WSUM_MAX, .w0 = c0};
+        int any = 0;
+        for (int i = 0; i < b.n; i++) {
+            os_tensor *g = os_grad_acc(n->in[c0 + i]);
+            b.dx[i] = g ? g->data : NULL;
+            b.x[i] = p->xc[c0 + i] ? p->xc[c0 + i]->data : NULL;
+            any |= g != NULL;
+        }
+        if (any || dw)
+            OS_RUN(WSUM_BWD, &b, n->out->grad, w, dw);
+    }
 }
 
 os_tensor *os_weighted_sum(int n, os_tensor *const *x, os_tensor *w)
@@ -163,6 +173,10 @@ os_tensor *os_weighted_sum(int n, os_tensor *const *x, os_tensor *w)
     if (os_numel(w) != n)
         os_fatal("weighted_sum: w %s has %ld elements, expected n = %d (x %s)",
                  os_shape_str(w), os_numel(w), n, os_shape_str(x[first]));
+    for (int i = 0; i < n; i++) /* the x_i reach the kernel as data pointers, unseen by dispatch */
+        if (x[i] && x[i]->device != w->device)
+            os_fatal("weighted_sum: x[%d] on %s, w on %s", i, os_device_name(x[i]->device),
+                     os_device_name(w->device));
     os_tensor **xc = os_step_alloc(sizeof(os_tensor *) * (size_t)n);
     os_tensor **in = os_step_alloc(sizeof(os_tensor *) * (size_t)(n + 1));
     for (int i = 0; i < n; i++) {
@@ -171,10 +185,15 @@ os_tensor *os_weighted_sum(int n, os_tensor *const *x, os_tensor *w)
     }
     in[n] = w;
     os_count_op(0, n + 1, in);
-    os_wsum_params p = {.n = n, .x = xc};
+    wsum_node node = {.n = n, .xc = xc};
     os_tensor *y = os_tensor_like(x[first]);
-    os_tape_record("weighted_sum", weighted_sum_backward, y, n + 1, in, &p, sizeof p);
-    OS_RUN(WSUM, &p, y, w);
+    os_tape_record("weighted_sum", weighted_sum_backward, y, n + 1, in, &node, sizeof node);
+    for (int c0 = 0; c0 < n; c0 += OS_WSUM_MAX) {
+        os_wsum_params p = {.n = n - c0 < OS_WSUM_MAX ? n - c0 : OS_WSUM_MAX, .w0 = c0, .acc = c0 > 0};
+        for (int i = 0; i < p.n; i++)
+            p.x[i] = xc[c0 + i] ? xc[c0 + i]->data : NULL;
+        OS_RUN(WSUM, &p, y, w);
+    }
     return y;
 }
 
@@ -212,7 +231,7 @@ os_tensor *os_concat_channels(int n, os_tensor *const *x)
     os_count_op(0, n, x);
     for (int d = 0; d < x[0]->ndim; d++)
         shape[d] = d == 1 ? c : x[0]->shape[d];
-    os_tensor *y = os_tensor_new(x[0]->ndim, shape);
+    os_tensor *y = os_tensor_new_on(x[0]->device, x[0]->ndim, shape);
     os_tape_record("concat_channels", concat_backward, y, n, x, NULL, 0);
     c = 0;
     for (int i = 0; i < n; i++) {
@@ -229,7 +248,7 @@ os_tensor *os_zero(os_tensor *x, int stride)
         os_fatal("zero: x %s must be [N,C,H,W]", os_shape_str(x));
     if (stride < 1)
         os_fatal("zero: stride %d < 1 (x %s)", stride, os_shape_str(x));
-    os_tensor *y = os_tensor_new4(x->shape[0], x->shape[1], (x->shape[2] + stride - 1) / stride,
+    os_tensor *y = os_tensor_new4_on(x->device, x->shape[0], x->shape[1], (x->shape[2] + stride - 1) / stride,
                                   (x->shape[3] + stride - 1) / stride);
     float z = 0.0f;
     OS_RUN(FILL, &z, y);

@@ -74,7 +74,7 @@ os_tensor *os_batch_norm(os_tensor *x, os_tensor *gamma, os_tensor *beta,
     os_count_op(0, 3, in); /* gamma, beta: parameters; no multiply-adds */
     if (training) {
         int c[1] = {x->shape[1]};
-        os_tensor *mean = os_tensor_new(1, c), *invstd = os_tensor_new(1, c);
+        os_tensor *mean = os_tensor_new_on(x->device, 1, c), *invstd = os_tensor_new_on(x->device, 1, c);
         OS_RUN(BN_FWD_TRAIN, &p, y, x, gamma, beta, mean, invstd, running_mean, running_var);
         os_node *n = os_tape_record("batch_norm", bn_backward_train, y, 3, in, &p, sizeof p);
         if (n) {

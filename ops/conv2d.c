@@ -28,8 +28,10 @@ static void conv2d_backward(os_node *n)
 
     os_tensor *dw = os_grad_acc(w);
     os_tensor *db = os_grad_acc(b);
-    if (!dw && db) /* bias alone needs grad: the kernel still wants a dw target */
-        dw = os_tensor_zeros(w->ndim, w->shape);
+    if (!dw && db) { /* bias alone needs grad: the kernel still wants a dw target */
+        dw = os_tensor_like(w);
+        os_tensor_fill(dw, 0.0f);
+    }
     if (dw)
         OS_RUN(CONV2D_BWD_WEIGHT, p, dw, dy, x, db);
 }
@@ -89,7 +91,7 @@ os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_co
                 bias ? 3 : 2, in);
 
     os_tensor *wc = contiguous(w), *bc = contiguous(bias);
-    os_tensor *y = os_tensor_new4(x->shape[0], co, oh, ow);
+    os_tensor *y = os_tensor_new4_on(x->device, x->shape[0], co, oh, ow);
     OS_RUN(CONV2D_FWD, p, y, x, wc, bc);
 
     os_node *n = os_tape_record("conv2d", conv2d_backward, y, bias ? 3 : 2, in, p, sizeof *p);

@@ -38,7 +38,7 @@ os_tensor *os_matmul(os_tensor *a, os_tensor *b)
     os_tensor *in[2] = {a, b};
     os_count_op((int64_t)a->shape[0] * a->shape[1] * b->shape[1], 2, in);
     os_tensor *ac = os_op_contig(a), *bc = os_op_contig(b);
-    os_tensor *y = os_tensor_new(2, (int[]){a->shape[0], b->shape[1]});
+    os_tensor *y = os_tensor_new_on(a->device, 2, (int[]){a->shape[0], b->shape[1]});
     os_node *n = os_tape_record("matmul", matmul_backward, y, 2, in, NULL, 0);
     if (n) {
         n->saved[0] = ac;
@@ -76,7 +76,7 @@ os_tensor *os_linear(os_tensor *x, os_tensor *w, os_tensor *bias)
     os_tensor *in[3] = {x, w, bias};
     os_count_op((int64_t)x->shape[0] * x->shape[1] * w->shape[0], 3, in);
     os_tensor *xc = os_op_contig(x), *wc = os_op_contig(w);
-    os_tensor *y = os_tensor_new(2, (int[]){x->shape[0], w->shape[0]});
+    os_tensor *y = os_tensor_new_on(x->device, 2, (int[]){x->shape[0], w->shape[0]});
     os_node *n = os_tape_record("linear", linear_backward, y, 3, in, NULL, 0);
     if (n) {
         n->saved[0] = xc;

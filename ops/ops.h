@@ -21,9 +21,17 @@
 typedef enum { OS_RELU, OS_RELU6, OS_SIGMOID, OS_TANH } os_unary_kind;
 typedef struct { os_unary_kind kind; } os_unary_params;
 
-typedef struct { int n; os_tensor *const *x; } os_wsum_params;
-/* backward of the weighted sum: x_i (read for dw) and dx_i (+=, NULL = skip) */
-typedef struct { int n; os_tensor *const *x; os_tensor *const *dx; } os_wsum_bwd_params;
+/* WSUM / WSUM_BWD: the operands travel by value as device data pointers of
+ * contiguous tensors shaped like t0 (ops/kernels.def); NULL = a zero input
+ * (x) or no gradient wanted (dx). At most OS_WSUM_MAX per launch: the op
+ * splits a longer sum into launches (w0 = index of the first weight, acc =
+ * add to t0 instead of overwriting it). */
+#define OS_WSUM_MAX 16
+typedef struct { int n, w0, acc; const float *x[OS_WSUM_MAX]; } os_wsum_params;
+typedef struct { int n, w0; const float *x[OS_WSUM_MAX]; float *dx[OS_WSUM_MAX]; } os_wsum_bwd_params;
+
+/* AXPY_POW: t0 += a * max(t2[0], 1e-24)^e * t1 */
+typedef struct { float a, e; } os_axpy_pow_params;
 
 typedef struct {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
@@ -40,10 +48,12 @@ typedef struct { int trans_a, trans_b; float alpha, beta; } os_gemm_params;
 
 typedef struct { int outer, dim, inner, log; } os_softmax_params;
 
+/* labels: device int32 [n] on the logits' device (the op copies them there) */
 typedef struct { const int32_t *labels; int n, k; float smoothing; } os_xent_params;
 
 typedef struct { float p; uint64_t seed; } os_dropout_params;
 
+/* idx: device int32 [n] on the table's device (the op copies it there) */
 typedef struct { const int32_t *idx; int n; } os_embed_params;
 
 /* ---- convolution / pooling --------------------------------------------- */
@@ -106,5 +116,15 @@ os_tensor *os_softmax(os_tensor *x, int dim);
 os_tensor *os_log_softmax(os_tensor *x, int dim);
 /* logits [N,K], labels[N] in [0,K): mean cross-entropy, optional label smoothing. */
 os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoothing);
+
+/* ---- device helpers (no tape) ---------------------------------------------- */
+/* count [1] += number of rows of logits [N,K] whose argmax (the first on
+ * ties) is labels[n] (host labels, copied): the accuracy, on the device. */
+void os_accuracy_count(os_tensor *count, os_tensor *logits, const int32_t *labels);
+/* host int32[n] copied to a step buffer on dev (labels, indices for kernels) */
+const int32_t *os_int32_to_device(os_device dev, int n, const int32_t *host);
+/* a tensor shaped like x: every element of sample n is 1/(1-p) when
+ * os_hash_uniform(seed, n) >= p, else 0 (drop path; multiply with os_mul) */
+os_tensor *os_drop_path_mask(const os_tensor *x, float p, uint64_t seed);
 
 #endif

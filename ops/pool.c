@@ -43,7 +43,7 @@ static os_tensor *pool2d(const char *op, os_tensor *x, int k, int stride, int pa
     if (k > H + 2 * pad || k > W + 2 * pad)
         os_fatal("%s: kernel %d larger than the padded input (padding %d) of x %s", op, k, pad, os_shape_str(x));
     os_count_op(0, 1, &x);
-    os_tensor *y = os_tensor_new4(x->shape[0], x->shape[1], (H + 2 * pad - k) / stride + 1,
+    os_tensor *y = os_tensor_new4_on(x->device, x->shape[0], x->shape[1], (H + 2 * pad - k) / stride + 1,
                                   (W + 2 * pad - k) / stride + 1);
     os_pool_params p = {.kh = k, .kw = k, .stride = stride, .pad = pad, .count_include_pad = 0};
     if (is_max)
@@ -79,7 +79,7 @@ os_tensor *os_global_avg_pool(os_tensor *x)
         os_fatal("global_avg_pool: x %s has an empty plane", os_shape_str(x));
     os_count_op(0, 1, &x);
     int s[2] = {x->shape[0], x->shape[1]};
-    os_tensor *y = os_tensor_new(2, s);
+    os_tensor *y = os_tensor_new_on(x->device, 2, s);
     OS_RUN(GAP_FWD, NULL, y, x);
     os_tape_record("global_avg_pool", gap_backward, y, 1, &x, NULL, 0);
     return y;

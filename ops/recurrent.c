@@ -32,17 +32,14 @@ os_tensor *os_embedding(os_tensor *table, int n, const int32_t *idx)
         os_fatal("embedding: table %s must be [V,D]", os_shape_str(table));
     if (n < 1 || !idx)
         os_fatal("embedding: need at least one index (got %d) for table %s", n, os_shape_str(table));
-    int32_t *copy = os_step_alloc(sizeof *copy * (size_t)n);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= table->shape[0])
             os_fatal("embedding: index %d (position %d) out of range for table %s", (int)idx[i], i,
                      os_shape_str(table));
-        copy[i] = idx[i];
-    }
     os_count_op(0, 1, &table);
-    os_embed_params p = {.idx = copy, .n = n};
+    os_embed_params p = {.idx = os_int32_to_device(table->device, n, idx), .n = n};
     os_tensor *tc = os_op_contig(table);
-    os_tensor *y = os_tensor_new(2, (int[]){n, table->shape[1]});
+    os_tensor *y = os_tensor_new_on(table->device, 2, (int[]){n, table->shape[1]});
     os_tape_record("embedding", embedding_backward, y, 1, &table, &p, sizeof p);
     OS_RUN(EMBED_FWD, &p, y, tc);
     return y;
@@ -88,16 +85,16 @@ os_tensor *os_lstm_cell(os_tensor *x, os_tensor *h, os_tensor *c, os_tensor *w, 
         os_fatal("lstm_cell: bias %s must be [4H] = [%d]", os_shape_str(b), 4 * H);
     os_tensor *in[5] = {x, h, c, w, b};
     os_count_op((int64_t)N * 4 * H * (I + H), 5, in);
-    os_tensor *xh = os_tensor_new(2, (int[]){N, I + H});
+    os_tensor *xh = os_tensor_new_on(x->device, 2, (int[]){N, I + H});
     OS_RUN(COPY, NULL, os_view_channels(xh, 0, I), x);
     OS_RUN(COPY, NULL, os_view_channels(xh, I, H), h);
     os_tensor *wc = os_op_contig(w), *cc = os_op_contig(c);
-    os_tensor *gates = os_tensor_new(2, (int[]){N, 4 * H});
+    os_tensor *gates = os_tensor_new_on(x->device, 2, (int[]){N, 4 * H});
     os_gemm_params p = {.trans_a = 0, .trans_b = 1, .alpha = 1, .beta = 0};
     OS_RUN(GEMM, &p, gates, xh, wc);
     if (b)
         OS_RUN(BIAS_ROWS, NULL, gates, os_op_contig(b));
-    os_tensor *y = os_tensor_new(3, (int[]){2, N, H});
+    os_tensor *y = os_tensor_new_on(x->device, 3, (int[]){2, N, H});
     OS_RUN(LSTM_FWD, NULL, y, gates, cc);
     os_node *n = os_tape_record("lstm_cell", lstm_backward, y, 5, in, NULL, 0);
     if (n) {

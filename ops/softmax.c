@@ -67,16 +67,29 @@ os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoo
             os_fatal("cross_entropy: label %d at index %d out of range [0, K = %d) (logits %s)",
                      (int)labels[i], i, K, os_shape_str(logits));
     os_count_op(0, 1, &logits);
-    /* the labels must outlive the call: the backward runs later */
-    int32_t *lab = os_step_alloc(sizeof(int32_t) * (size_t)(N ? N : 1));
-    if (N)
-        memcpy(lab, labels, sizeof(int32_t) * (size_t)N);
-    os_xent_params p = {.labels = lab, .n = N, .k = K, .smoothing = smoothing};
+    /* on the logits' device, for the step: the backward runs later */
+    os_xent_params p = {.labels = os_int32_to_device(logits->device, N, labels), .n = N, .k = K,
+                        .smoothing = smoothing};
     os_tensor *probs = os_tensor_like(logits);
-    os_tensor *loss = os_tensor_new(1, (int[]){1});
+    os_tensor *loss = os_tensor_new_on(logits->device, 1, (int[]){1});
     os_node *n = os_tape_record("cross_entropy", xent_backward, loss, 1, &logits, &p, sizeof p);
     if (n)
         n->saved[0] = probs;
     OS_RUN(XENT_FWD, &p, loss, os_op_contig(logits), probs);
     return loss;
+}
+
+/* ---- accuracy count: no gradient, no host read ------------------------------------ */
+void os_accuracy_count(os_tensor *count, os_tensor *logits, const int32_t *labels)
+{
+    if (!logits || logits->ndim != 2)
+        os_fatal("accuracy_count: logits %s must be [N,K]", os_shape_str(logits));
+    if (!count || os_numel(count) != 1)
+        os_fatal("accuracy_count: count %s must have 1 element (logits %s)", os_shape_str(count),
+                 os_shape_str(logits));
+    int N = logits->shape[0], K = logits->shape[1];
+    if (N > 0 && !labels)
+        os_fatal("accuracy_count: labels are NULL (logits %s)", os_shape_str(logits));
+    os_xent_params p = {.labels = os_int32_to_device(logits->device, N, labels), .n = N, .k = K};
+    OS_RUN(ACC_COUNT, &p, count, os_op_contig(logits));
 }

@@ -73,10 +73,10 @@ static void ensure_buffers(darts_state *s)
         return;
     const os_params *w = &s->env.net->weights;
     for (int i = 0; i < w->n; i++) {
-        os_tensor *b = os_param_new(w->t[i]->name, w->t[i]->ndim, w->t[i]->shape);
+        os_tensor *b = os_param_new_on(w->t[i]->device, w->t[i]->name, w->t[i]->ndim, w->t[i]->shape);
         b->flags &= ~(unsigned)OS_REQUIRES_GRAD;
         os_params_add(&s->backup, b);
-        os_tensor *h = os_param_new(w->t[i]->name, w->t[i]->ndim, w->t[i]->shape);
+        os_tensor *h = os_param_new_on(w->t[i]->device, w->t[i]->name, w->t[i]->ndim, w->t[i]->shape);
         h->flags &= ~(unsigned)OS_REQUIRES_GRAD;
         os_params_add(&s->hvp, h);
     }
@@ -118,7 +118,7 @@ static void unrolled_grad(darts_state *s, const os_batch *train, const os_batch 
     for (int i = 0; i < W->n; i++) {
         os_tensor_copy(s->hvp.t[i], W->t[i]->grad);
         int one = 1;
-        os_tensor *sq = os_tensor_new(1, &one);
+        os_tensor *sq = os_tensor_new_on(W->t[i]->grad->device, 1, &one);
         OS_RUN(SUMSQ, NULL, sq, W->t[i]->grad);
         nrm += os_tensor_item(sq);
         os_step_reset();

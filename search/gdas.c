@@ -41,9 +41,11 @@ typedef struct {
     float tau;
 } gdas_state;
 
-static os_tensor *const_tensor(int n, const float *h)
+/* a constant next to the alphas (on their device) */
+static os_tensor *const_tensor(const os_choice *c, const float *h)
 {
-    os_tensor *t = os_tensor_new(1, &n);
+    int n = c->n;
+    os_tensor *t = os_tensor_new_on(c->alpha->device, 1, &n);
     os_tensor_from_host(t, h);
     return t;
 }
@@ -62,7 +64,7 @@ static void choose_subset(gdas_state *s, os_net *net, int i)
         m |= (unsigned)h << j;
         d[j] = (float)h - pv[j];
     }
-    os_net_mix_set(net, i, m, m ? os_add(p, const_tensor(c->n, d)) : NULL);
+    os_net_mix_set(net, i, m, m ? os_add(p, const_tensor(c, d)) : NULL);
 }
 
 static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
@@ -103,7 +105,7 @@ static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
             g[j] = -logf(-logf(u) + 1e-20f);
             inv[j] = 1.0f / s->tau;
         }
-        os_tensor *soft = os_softmax(os_mul(os_add(c->alpha, const_tensor(c->n, g)), const_tensor(c->n, inv)), 0);
+        os_tensor *soft = os_softmax(os_mul(os_add(c->alpha, const_tensor(c, g)), const_tensor(c, inv)), 0);
         if (!s->o.hard) {
             os_net_mix_set(net, i, os_mask_all(c->n), soft);
             continue;
@@ -117,7 +119,7 @@ static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
                 best = j;
         for (int j = 0; j < c->n; j++)
             d[j] = (j == best ? 1.0f : 0.0f) - sv[j];
-        os_net_mix_set(net, i, 1u << best, os_add(soft, const_tensor(c->n, d)));
+        os_net_mix_set(net, i, 1u << best, os_add(soft, const_tensor(c, d)));
     }
 }
 

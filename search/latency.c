@@ -79,7 +79,7 @@ int os_latency_meta_key(const char *key)
 static os_tensor *random_input(const os_net *net, const os_latency_opts *o)
 {
     int s[4] = {o->batch, net->in_c, net->in_h, net->in_w};
-    os_tensor *x = os_tensor_new_persistent(os_default_device(), 4, s);
+    os_tensor *x = os_tensor_new_persistent(os_net_device(net), 4, s);
     long n = os_numel(x);
     float *h = malloc(sizeof *h * (size_t)n);
     if (!h)

@@ -459,7 +459,7 @@ static int px_create(const os_search_env *env, const void *options, void **state
         const os_choice *c = &env->net->choices[i];
         char name[96];
         snprintf(name, sizeof name, "proxyless.gate.%s", c->label);
-        os_params_add(&s->gates, os_param_new(name, 1, &c->n));
+        os_params_add(&s->gates, os_param_new_on(c->alpha->device, name, 1, &c->n));
     }
     if (load_table(s)) {
         px_free(s);

@@ -8,7 +8,7 @@
 
 os_tensor *os_batch_tensor(const os_net *net, const os_batch *b)
 {
-    os_tensor *x = os_tensor_new4(b->n, net->in_c, net->in_h, net->in_w);
+    os_tensor *x = os_tensor_new4_on(os_net_device(net), b->n, net->in_c, net->in_h, net->in_w);
     os_tensor_from_host(x, b->x);
     return x;
 }
@@ -37,7 +37,7 @@ os_tensor *os_forward_loss(os_net *net, const os_batch *b, const os_forward_ctx 
     if (aux) {
         os_tensor *la = os_cross_entropy(aux, b->y, smoothing);
         int one = 1;
-        os_tensor *w = os_tensor_new(1, &one);
+        os_tensor *w = os_tensor_new_on(la->device, 1, &one);
         os_tensor_fill(w, aux_weight);
         loss = os_add(loss, os_scale_by(la, w));
     }

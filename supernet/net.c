@@ -33,6 +33,15 @@ void os_net_free(os_net *net)
 
 /* PyTorch's default init for conv and linear weights: kaiming_uniform(a=sqrt(5)),
  * i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+os_device os_net_device(const os_net *net)
+{
+    if (net->weights.n)
+        return net->weights.t[0]->device;
+    if (net->arch.n)
+        return net->arch.t[0]->device;
+    return os_default_device();
+}
+
 os_tensor *os_net_weight(os_net *net, os_rng *r, const char *name, int ndim, const int *shape, long fan_in)
 {
     os_tensor *t = os_param_new(name, ndim, shape);
@@ -343,7 +352,7 @@ static void cost_forward(os_net *net, os_cost *total)
 {
     int one = 1;
     bool old = os_set_grad_enabled(false);
-    os_tensor *x = os_tensor_new4(one, net->in_c, net->in_h, net->in_w);
+    os_tensor *x = os_tensor_new4_on(os_net_device(net), one, net->in_c, net->in_h, net->in_w);
     os_tensor_fill(x, 0.0f);
     os_forward_ctx ctx = {.training = false};
     os_count_begin();

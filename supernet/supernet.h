@@ -138,6 +138,9 @@ struct os_net {
 /* Construction helpers used by spaces. */
 void os_net_init(os_net *net, const char *space, int in_c, int in_h, int in_w, int classes);
 void os_net_free(os_net *net);
+/* The device of the net's parameters (they are made on the default device
+ * when the net is built): where its inputs go. */
+os_device os_net_device(const os_net *net);
 os_tensor *os_net_weight(os_net *net, os_rng *r, const char *name, int ndim, const int *shape, long fan_in);
 os_tensor *os_net_bias(os_net *net, os_rng *r, const char *name, int n, long fan_in);
 void os_bn_init(os_net *net, os_bn *bn, const char *name, int C, int affine);

@@ -7,7 +7,7 @@
 static const os_backend *backends[OS_NUM_DEVICES]; /* registered ones */
 
 static const char *kernel_names[OS_K_COUNT] = {
-#define OS_KERNEL(name, fn, doc) #name,
+#define OS_KERNEL(name, fn, doc) #fn,
 #include "ops/kernels.def"
 #undef OS_KERNEL
 };
@@ -36,17 +36,36 @@ const char *os_kernel_name(int k)
     return (k >= 0 && k < OS_K_COUNT) ? kernel_names[k] : "?";
 }
 
+const char *os_device_name(os_device dev)
+{
+    switch (dev) {
+    case OS_CPU:
+        return "cpu";
+    case OS_CUDA:
+        return "cuda";
+    default:
+        return "?";
+    }
+}
+
 void os_dispatch(int k, const os_kargs *a)
 {
-    /* the device of the first tensor given (an optional operand may be NULL) */
-    os_device dev = OS_CPU;
-    for (int i = 0; i < 8; i++)
-        if (a->t[i]) {
+    /* the device of the operands given (an optional operand may be NULL); all
+     * must share it: an op allocates its outputs on its inputs' device */
+    os_device dev = OS_NUM_DEVICES;
+    for (int i = 0; i < 8; i++) {
+        if (!a->t[i])
+            continue;
+        if (dev == OS_NUM_DEVICES)
             dev = a->t[i]->device;
-            break;
-        }
+        else if (a->t[i]->device != dev)
+            os_fatal("dispatch: %s: operands on %s and %s (t%d %s)", os_kernel_name(k), os_device_name(dev),
+                     os_device_name(a->t[i]->device), i, os_shape_str(a->t[i]));
+    }
+    if (dev == OS_NUM_DEVICES)
+        os_fatal("dispatch: %s: no tensor operand", os_kernel_name(k));
     const os_backend *b = os_backend_get(dev);
-    if (k < 0 || k >= OS_K_COUNT || !b->kernels[k])
+    if (k < 0 || k >= OS_K_COUNT || !b->kernels[k] || (b->supports && !b->supports(k)))
         os_fatal("dispatch: backend '%s' has no kernel %s", b->name, os_kernel_name(k));
     b->kernels[k](a);
 }

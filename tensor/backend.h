@@ -61,10 +61,13 @@ const os_backend *os_backend_get(os_device dev);
  * library for dev (the CPU one, ops/cpu/), or NULL. The tensor layer names no
  * backend itself. */
 const os_backend *os_builtin_backend(os_device dev);
-const char *os_kernel_name(int kernel);
+const char *os_kernel_name(int kernel); /* "conv2d_fwd" (the fn of kernels.def) */
+const char *os_device_name(os_device dev); /* "cpu", "cuda" */
 
-/* Run kernel k on the device of the first non-NULL tensor. Fatal if that
- * device lacks it. */
+/* Run kernel k on the device of its tensor operands. Fatal when the non-NULL
+ * operands are not all on one device ("dispatch: conv2d_fwd: operands on cpu
+ * and cuda"), when none is given, or when that device's backend lacks the
+ * kernel (a NULL entry, or supports(k) false). */
 void os_dispatch(int k, const os_kargs *a);
 
 /* Convenience: dispatch with tensors listed inline. */

@@ -44,20 +44,29 @@ long os_numel(const os_tensor *t)
     return n;
 }
 
-os_tensor *os_tensor_new(int ndim, const int *shape)
+os_tensor *os_tensor_new_on(os_device dev, int ndim, const int *shape)
 {
+    if ((int)dev < 0 || dev >= OS_NUM_DEVICES)
+        os_fatal("tensor: invalid device %d", (int)dev);
     os_tensor *t = os_step_alloc(sizeof *t);
     memset(t, 0, sizeof *t);
     set_shape(t, ndim, shape);
-    t->device = os_default_device();
+    t->device = dev;
     t->data = os_step_alloc_data(t->device, (size_t)os_numel(t) * sizeof(float));
     return t;
 }
 
-os_tensor *os_tensor_new4(int n, int c, int h, int w)
+os_tensor *os_tensor_new4_on(os_device dev, int n, int c, int h, int w)
 {
     int s[4] = {n, c, h, w};
-    return os_tensor_new(4, s);
+    return os_tensor_new_on(dev, 4, s);
+}
+
+os_tensor *os_tensor_new(int ndim, const int *shape) { return os_tensor_new_on(os_default_device(), ndim, shape); }
+
+os_tensor *os_tensor_new4(int n, int c, int h, int w)
+{
+    return os_tensor_new4_on(os_default_device(), n, c, h, w);
 }
 
 os_tensor *os_tensor_zeros(int ndim, const int *shape)

@@ -51,7 +51,13 @@ typedef struct os_tensor {
 } os_tensor;
 
 /* ---- creation ------------------------------------------------------------ */
-/* Step tensor, contiguous, uninitialised, on the default device. */
+/* Step tensor, contiguous, uninitialised, on device dev. Ops make their
+ * outputs and scratch with these on their inputs' device (outputs follow
+ * their inputs). */
+os_tensor *os_tensor_new_on(os_device dev, int ndim, const int *shape);
+os_tensor *os_tensor_new4_on(os_device dev, int n, int c, int h, int w);
+/* The same on the default device: only for tensors made from nothing (a
+ * data batch, a constant built on the host), never for an op's output. */
 os_tensor *os_tensor_new(int ndim, const int *shape);
 os_tensor *os_tensor_new4(int n, int c, int h, int w);
 os_tensor *os_tensor_zeros(int ndim, const int *shape);
@@ -61,8 +67,10 @@ os_tensor *os_tensor_like(const os_tensor *t);
 os_tensor *os_tensor_new_persistent(os_device dev, int ndim, const int *shape);
 void os_tensor_free(os_tensor *t); /* persistent tensors (and their grad) only */
 
-/* The device new step tensors are made on (default OS_CPU), a setting of the
- * current context (tensor/context.h). */
+/* The default device (OS_CPU unless set), a setting of the current context
+ * (tensor/context.h): where tensors made from nothing go: os_tensor_new,
+ * parameters (os_param_new), data batches. An op's outputs go on its
+ * inputs' device instead, whatever the default. */
 void os_set_default_device(os_device dev);
 os_device os_default_device(void);
 

@@ -1,4 +1,8 @@
-/* ops/cpu/cpu_backend.c — the CPU backend table: host memory and the kernels. */
+/* ops/cpu/cpu_backend.c — the CPU backend table: host memory and the kernels.
+ * Every member of os_backend is filled: the "device" is the host, so sync has
+ * nothing to wait for and the async copies are plain memcpy. The thread setup
+ * of the CPU kernels (OpenMP, OpenBLAS) is this backend's too:
+ * ops/cpu/cpu_threads.c. */
 #include "ops/cpu/cpu_kernels.h"
 
 #include <stdlib.h>
@@ -10,6 +14,12 @@ static void *cpu_alloc(size_t bytes)
 }
 
 static void cpu_copy(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+static void cpu_memset(void *p, int byte, size_t bytes) { memset(p, byte, bytes); }
+static void cpu_sync(void) {}
+static int cpu_available(void) { return 1; }
+/* every kernel of ops/kernels.def has a CPU version (the table below would
+ * not link otherwise) */
+static bool cpu_supports(int kernel) { return kernel >= 0 && kernel < OS_K_COUNT; }
 
 const os_backend os_cpu_backend = {
     .name = "cpu",
@@ -17,9 +27,17 @@ const os_backend os_cpu_backend = {
     .free = free,
     .copy_to_host = cpu_copy,
     .copy_from_host = cpu_copy,
+    .sync = cpu_sync,
+    .memset = cpu_memset,
+    .copy_device = cpu_copy,
+    .copy_to_host_async = cpu_copy,
+    .copy_from_host_async = cpu_copy,
+    .supports = cpu_supports,
+    .available = cpu_available,
     .kernels = {
 #define OS_KERNEL(name, fn, doc) [OS_K_##name] = os_cpu_##fn,
 #include "ops/kernels.def"
 #undef OS_KERNEL
     },
 };
+

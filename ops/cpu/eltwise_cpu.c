@@ -126,8 +126,8 @@ void os_cpu_dot_acc(const os_kargs *a)
     *acc += (float)dot_blocked(a->t[1]->data, a->t[2]->data, os_numel(a->t[1]));
 }
 
-/* y [S] = sum_i w[i] * x_i [S], i < n; w = t1 (n elements, any stride).
- * One pass: each block of y stays in cache while the x_i stream through. */
+/* y [S] (=, or += when acc) sum_{i<n} w[w0+i] * x_i [S]; x_i: data pointers
+ * in the params (NULL = zero); w: t1, any stride. All NULL: y = 0 (or kept). */
 void os_cpu_wsum(const os_kargs *a)
 {
     const os_wsum_params *p = a->params;
@@ -138,26 +138,29 @@ void os_cpu_wsum(const os_kargs *a)
     for (long b = 0; b < nb; b++) {
         long j0 = b * 4096, j1 = j0 + 4096 < len ? j0 + 4096 : len;
         float *restrict yb = y;
-        int i0 = 0;
-        while (!p->x[i0]) /* NULL = a zero input; the op ensures one is not */
-            i0++;
-        const float *restrict x0 = p->x[i0]->data;
-        const float w0 = *os_cpu_elem(a->t[1], i0);
-        for (long j = j0; j < j1; j++)
-            yb[j] = w0 * x0[j];
-        for (int i = i0 + 1; i < p->n; i++) {
+        int first = !p->acc;
+        for (int i = 0; i < p->n; i++) {
             if (!p->x[i])
                 continue;
-            const float *restrict xi = p->x[i]->data;
-            const float wi = *os_cpu_elem(a->t[1], i);
-            for (long j = j0; j < j1; j++)
-                yb[j] += wi * xi[j];
+            const float *restrict xi = p->x[i];
+            const float wi = *os_cpu_elem(a->t[1], p->w0 + i);
+            if (first)
+                for (long j = j0; j < j1; j++)
+                    yb[j] = wi * xi[j];
+            else
+                for (long j = j0; j < j1; j++)
+                    yb[j] += wi * xi[j];
+            first = 0;
         }
+        if (first) /* every input zero, nothing to add to */
+            for (long j = j0; j < j1; j++)
+                yb[j] = 0.0f;
     }
 }
 
-/* dx_i [S] += w[i] * dy [S] (dx_i NULL: skipped); dw[i] += sum(dy * x_i [S]) (x_i NULL: 0).
- * t0 = dy, t1 = w (n, any stride), t2 = dw (n, any stride) or NULL.
+/* dx_i [S] += w[w0+i] * dy [S] (dx_i NULL: skipped); dw[w0+i] += sum(dy * x_i [S])
+ * (x_i NULL: 0). t0 = dy, t1 = w (any stride), t2 = dw (any stride) or NULL;
+ * x_i, dx_i: data pointers in the params.
  * One pass over dy in blocks; dw partials per block, added in block order. */
 void os_cpu_wsum_bwd(const os_kargs *a)
 {
@@ -174,13 +177,13 @@ void os_cpu_wsum_bwd(const os_kargs *a)
         const float *restrict g = dy + j0;
         for (int i = 0; i < n; i++) {
             if (p->dx[i]) {
-                float *restrict d = p->dx[i]->data + j0;
-                const float wi = *os_cpu_elem(a->t[1], i);
+                float *restrict d = p->dx[i] + j0;
+                const float wi = *os_cpu_elem(a->t[1], p->w0 + i);
                 for (long j = 0; j < bl; j++)
                     d[j] += wi * g[j];
             }
             if (part)
-                part[b * n + i] = p->x[i] ? os_cpu_dot(g, p->x[i]->data + j0, bl) : 0.0;
+                part[b * n + i] = p->x[i] ? os_cpu_dot(g, p->x[i] + j0, bl) : 0.0;
         }
     }
     if (!part)
@@ -189,7 +192,7 @@ void os_cpu_wsum_bwd(const os_kargs *a)
         double s = 0;
         for (long b = 0; b < nb; b++)
             s += part[b * n + i];
-        *os_cpu_elem(dw, i) += (float)s;
+        *os_cpu_elem(dw, p->w0 + i) += (float)s;
     }
 }
 
@@ -217,4 +220,20 @@ void os_cpu_dropout_bwd(const os_kargs *a)
     const float *restrict dy = a->t[1]->data;
     const float scale = 1.0f / (1.0f - p->p);
     PAR_FOR(os_numel(a->t[0]), dx[i] += dy[i] * keep_scale(p, scale, i));
+}
+
+/* mask [N, per] (contiguous): row n = 1/(1-p) when os_hash_uniform(seed, n) >= p, else 0 */
+void os_cpu_droppath_mask(const os_kargs *a)
+{
+    const os_dropout_params *p = a->params;
+    os_tensor *m = a->t[0];
+    int N = m->shape[0];
+    long per = N ? os_numel(m) / N : 0;
+    const float scale = 1.0f / (1.0f - p->p);
+    for (int n = 0; n < N; n++) {
+        float k = keep_scale(p, scale, n);
+        float *restrict row = m->data + (long)n * per;
+        for (long i = 0; i < per; i++)
+            row[i] = k;
+    }
 }

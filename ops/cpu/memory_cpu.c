@@ -1,5 +1,9 @@
-/* ops/cpu/memory_cpu.c — fill, copy, axpy, scale, sum of squares. */
+/* ops/cpu/memory_cpu.c — fill, copy, axpy, scale, sums of squares and the
+ * norm-driven updates (clip, axpy by a power of a device scalar). */
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/cpu_util.h"
+
+#include <math.h>
 
 #include <string.h>
 
@@ -80,4 +84,42 @@ void os_cpu_sumsq(const os_kargs *a)
     for (long i = 0; i < n; i++)
         s += (double)x->data[i] * x->data[i];
     o->data[0] = (float)s;
+}
+
+/* out [1, any stride] += sum(x^2), x contiguous; the tensor's sum in double */
+void os_cpu_sumsq_acc(const os_kargs *a)
+{
+    const os_tensor *x = a->t[1];
+    long n = os_numel(x);
+    double s = 0;
+    for (long i = 0; i < n; i++)
+        s += (double)x->data[i] * x->data[i];
+    *os_cpu_elem(a->t[0], 0) += (float)s;
+}
+
+/* dst [S] += a * max(s[0], 1e-24)^e * src [S] (contiguous); s: 1 element */
+void os_cpu_axpy_pow(const os_kargs *a)
+{
+    const os_axpy_pow_params *p = a->params;
+    double s = *os_cpu_elem(a->t[2], 0);
+    float c = (float)(p->a * pow(s > 1e-24 ? s : 1e-24, p->e));
+    float *restrict d = a->t[0]->data;
+    const float *restrict x = a->t[1]->data;
+    long n = os_numel(a->t[0]);
+    for (long i = 0; i < n; i++)
+        d[i] += c * x[i];
+}
+
+/* t0 [S] (contiguous) *= c when c = a / (sqrt(s[0]) + 1e-6) < 1; s: 1 element */
+void os_cpu_clip_scale(const os_kargs *a)
+{
+    float max_norm = *(const float *)a->params;
+    float norm = sqrtf(*os_cpu_elem(a->t[1], 0));
+    float c = max_norm / (norm + 1e-6f);
+    if (!(c < 1.0f))
+        return;
+    float *restrict t = a->t[0]->data;
+    long n = os_numel(a->t[0]);
+    for (long i = 0; i < n; i++)
+        t[i] *= c;
 }
