@@ -141,17 +141,61 @@ static void c_dot_acc(tc *c)
 }
 static void c_wsum(tc *c)
 {
-    /* w: 4 weights, every second element of an [4,2] tensor (a strided view) */
-    os_tensor *wb = tc2(c, 4, 2, -1, 1);
-    os_tensor *w = os_view_channels(wb, 1, 1);
-    os_tensor *x[4] = {tc4(c, 2, 3, 4, 5, -1, 1), NULL, tc4(c, 2, 3, 4, 5, -1, 1), tc4(c, 2, 3, 4, 5, -1, 1)};
-    os_wsum_params p = {4, x};
+    /* w: every second element of an [6,2] tensor (a strided view); weights
+     * w0 = 2 .. 5 of it */
+    os_tensor *w = os_view_channels(tc2(c, 6, 2, -1, 1), 1, 1);
+    os_wsum_params p = {4, 2, 0, {tc4(c, 2, 3, 4, 5, -1, 1)->data, NULL, tc4(c, 2, 3, 4, 5, -1, 1)->data,
+                                  tc4(c, 2, 3, 4, 5, -1, 1)->data}};
     OS_RUN(WSUM, &p, tc4(c, 2, 3, 4, 5, -1, 1), w);
-    os_tensor *dx[4] = {tc4(c, 2, 3, 4, 5, -1, 1), tc4(c, 2, 3, 4, 5, -1, 1), NULL, tc4(c, 2, 3, 4, 5, -1, 1)};
-    os_wsum_bwd_params pb = {4, x, dx};
-    os_tensor *dw = os_view_channels(tc2(c, 4, 2, -1, 1), 0, 1);
+    p.acc = 1;
+    OS_RUN(WSUM, &p, tc4(c, 2, 3, 4, 5, -1, 1), w);
+    os_wsum_params none = {2, 0, 0, {NULL, NULL}}; /* every input zero */
+    OS_RUN(WSUM, &none, tc4(c, 2, 3, 4, 5, -1, 1), w);
+    none.acc = 1;
+    OS_RUN(WSUM, &none, tc4(c, 2, 3, 4, 5, -1, 1), w);
+    os_wsum_bwd_params pb = {4, 1, {p.x[0], p.x[1], p.x[2], p.x[3]},
+                             {tc4(c, 2, 3, 4, 5, -1, 1)->data, tc4(c, 2, 3, 4, 5, -1, 1)->data, NULL,
+                              tc4(c, 2, 3, 4, 5, -1, 1)->data}};
+    os_tensor *dw = os_view_channels(tc2(c, 6, 2, -1, 1), 0, 1);
     OS_RUN(WSUM_BWD, &pb, tc4(c, 2, 3, 4, 5, -1, 1), w, dw);
     OS_RUN(WSUM_BWD, &pb, tc4(c, 2, 3, 4, 5, -1, 1), w, NULL);
+}
+
+/* the norm-driven updates of a step without host reads */
+static void c_norms(tc *c)
+{
+    os_tensor *s = os_view_channels(tc2(c, 1, 3, 0, 1), 1, 1);
+    OS_RUN(SUMSQ_ACC, NULL, s, tc1(c, 2 * 4096 + 3, -1, 1));
+    OS_RUN(SUMSQ_ACC, NULL, s, tc2(c, 7, 3, -1, 1));
+    float clip = 5.0f, big = 1e6f;
+    os_tensor *n2 = tc1(c, 1, 50, 60); /* norm about 7.4: scaled */
+    OS_RUN(CLIP_SCALE, &clip, tc4(c, 2, 3, 4, 5, -1, 1), n2);
+    OS_RUN(CLIP_SCALE, &big, tc4(c, 2, 3, 4, 5, -1, 1), n2); /* not scaled */
+    os_axpy_pow_params ap = {0.01f, -0.5f};
+    OS_RUN(AXPY_POW, &ap, tc4(c, 2, 3, 4, 5, -1, 1), tc4(c, 2, 3, 4, 5, -1, 1), s);
+    os_tensor *zero = tc1(c, 1, 0, 0); /* clamped at 1e-24 */
+    os_axpy_pow_params ap1 = {1e-13f, 0.5f};
+    OS_RUN(AXPY_POW, &ap1, tc1(c, 50, -1, 1), tc1(c, 50, -1, 1), zero);
+}
+
+/* argmax, one-hot, the accuracy count (ties: the first index) */
+static void c_select(tc *c)
+{
+    os_tensor *x = tc2(c, 6, 5, -1, 1);
+    float h[30];
+    for (int i = 0; i < 30; i++)
+        h[i] = (float)((i * 7) % 4); /* ties in every row */
+    os_tensor_from_host(x, h);
+    os_tensor *idx = os_view_channels(tc2(c, 6, 2, 0, 1), 1, 1);
+    OS_RUN(ARGMAX, NULL, idx, x);
+    OS_RUN(ARGMAX, NULL, tc1(c, 6, 0, 1), tc2(c, 6, 5, -1, 1));
+    OS_RUN(ONEHOT, NULL, tc2(c, 6, 5, -1, 1), idx);
+    static const int32_t lab[6] = {0, 1, 2, 3, 4, 0};
+    os_tensor *lg = tc2(c, 6, 5, -1, 1);
+    os_xent_params p = {os_int32_to_device(c->dev, 6, lab), 6, 5, 0.0f};
+    os_tensor *cnt = os_view_channels(tc2(c, 1, 2, 0, 0), 1, 1);
+    OS_RUN(ACC_COUNT, &p, cnt, lg);
+    OS_RUN(ACC_COUNT, &p, cnt, x);
 }
 
 /* ---- convolution: the cases of tests/test_conv.c ------------------------------------ */
@@ -291,7 +335,7 @@ static void c_xent(tc *c)
 {
     static const int32_t lab[5] = {3, 0, 4, 4, 1};
     for (int sm = 0; sm < 2; sm++) {
-        os_xent_params p = {lab, 5, 6, sm ? 0.1f : 0.0f};
+        os_xent_params p = {os_int32_to_device(c->dev, 5, lab), 5, 6, sm ? 0.1f : 0.0f};
         os_tensor *probs = tc2(c, 5, 6, 0, 1);
         OS_RUN(XENT_FWD, &p, tc1(c, 1, 0, 1), tc2(c, 5, 6, -3, 3), probs);
         OS_RUN(XENT_BWD, &p, tc2(c, 5, 6, -1, 1), tc1(c, 1, 0.5f, 2), probs);
@@ -302,7 +346,7 @@ static void c_xent(tc *c)
 static void c_embed(tc *c)
 {
     static const int32_t idx[5] = {2, 0, 2, 5, 2};
-    os_embed_params p = {idx, 5};
+    os_embed_params p = {os_int32_to_device(c->dev, 5, idx), 5};
     OS_RUN(EMBED_FWD, &p, tc2(c, 5, 3, -1, 1), tc2(c, 6, 3, -1, 1));
     OS_RUN(EMBED_BWD, &p, tc2(c, 6, 3, -1, 1), tc2(c, 5, 3, -1, 1));
 }
@@ -322,6 +366,8 @@ static void c_dropout(tc *c)
     os_dropout_params p = {0.3f, 0x1234abcdull};
     OS_RUN(DROPOUT_FWD, &p, tc1(c, 5000, -1, 1), tc1(c, 5000, -1, 1));
     OS_RUN(DROPOUT_BWD, &p, tc1(c, 5000, -1, 1), tc1(c, 5000, -1, 1));
+    os_dropout_params q = {0.4f, 77};
+    OS_RUN(DROPPATH_MASK, &q, tc4(c, 64, 3, 2, 2, -1, 1));
 }
 
 /* ---- optimizers ------------------------------------------------------------------------------ */
@@ -343,6 +389,7 @@ static const kcase cases[] = {
     {"sumsq", c_sumsq, 1e-6f},    {"unary", c_unary, 1e-6f},
     {"binary", c_binary, 0},      {"scale_by", c_scale_by, 0},
     {"dot_acc", c_dot_acc, 1e-6f}, {"wsum", c_wsum, 1e-6f},
+    {"norms", c_norms, 1e-6f},    {"select", c_select, 0},
     {"conv2d", c_conv, 1e-5f},    {"pool", c_pool, 1e-6f},
     {"pool_ties", c_pool_ties, 0}, {"gap", c_gap, 1e-6f},
     {"batchnorm", c_bn, 1e-5f},   {"gemm", c_gemm, 1e-5f},

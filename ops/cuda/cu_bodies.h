@@ -64,6 +64,28 @@ OS_HD void os_cb_dot_final(long i, const os_ca_dot_final *a)
         a->out[0] = (float)s;
 }
 
+/* t [n] (contiguous) *= c when c = a / (sqrt(s[0]) + 1e-6) < 1 (gradient
+ * clipping by a device norm; NaN c leaves t);  grid: n */
+typedef struct { float *t; const float *s; float a; } os_ca_clip;
+OS_HD void os_cb_clip_scale(long i, const os_ca_clip *a)
+{
+    float c = a->a / (sqrtf(a->s[0]) + 1e-6f);
+    if (c < 1.0f)
+        a->t[i] *= c;
+}
+
+/* c[0] = (float)(a * max(s[0], 1e-24)^e) in double;  grid: 1 */
+typedef struct { float *c; const float *s; float a, e; } os_ca_pow_coef;
+OS_HD void os_cb_pow_coef(long i, const os_ca_pow_coef *a)
+{
+    (void)i;
+    double s = a->s[0];
+    a->c[0] = (float)(a->a * pow(s > 1e-24 ? s : 1e-24, (double)a->e));
+}
+/* d [n] += c[0] * x [n];  grid: n */
+typedef struct { float *d; const float *x, *c; } os_ca_axpy_dev;
+OS_HD void os_cb_axpy_dev(long i, const os_ca_axpy_dev *a) { a->d[i] += a->c[0] * a->x[i]; }
+
 /* ---- elementwise (flat, contiguous) --------------------------------------- */
 OS_HD float os_cu_sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
 
@@ -606,6 +628,54 @@ OS_HD void os_cb_xent_bwd(long j, const os_ca_xent_bwd *a)
     if (k == a->labels[i])
         d -= g * (on - off);
     a->dx[j] += d;
+}
+
+/* ---- selection: argmax, one-hot, accuracy ------------------------------------------ */
+/* the first index of the largest of x [K] (j > best only when x[j] > x[best]) */
+OS_HD int os_cu_row_argmax(const float *x, int K)
+{
+    int best = 0;
+    for (int j = 1; j < K; j++)
+        if (x[j] > x[best])
+            best = j;
+    return best;
+}
+/* idx [M, any stride] = argmax of row m of x [M,K] (contiguous), as float;  grid: M */
+typedef struct { os_cu_t idx; const float *x; int K; } os_ca_argmax;
+OS_HD void os_cb_argmax(long m, const os_ca_argmax *a)
+{
+    a->idx.d[os_cu_off(&a->idx, m)] = (float)os_cu_row_argmax(a->x + m * a->K, a->K);
+}
+/* y [M,K] (contiguous) = one-hot of idx [M, any stride] (float indices);  grid: M*K */
+typedef struct { float *y; os_cu_t idx; int K; } os_ca_onehot;
+OS_HD void os_cb_onehot(long i, const os_ca_onehot *a)
+{
+    long m = i / a->K, k = i % a->K;
+    a->y[i] = k == (long)(int)a->idx.d[os_cu_off(&a->idx, m)] ? 1.0f : 0.0f;
+}
+/* hit [N] = 1 when row n of x [N,K] has its argmax at labels[n], else 0;  grid: N */
+typedef struct { float *hit; const float *x; const int32_t *labels; int K; } os_ca_acc_hit;
+OS_HD void os_cb_acc_hit(long n, const os_ca_acc_hit *a)
+{
+    a->hit[n] = os_cu_row_argmax(a->x + n * a->K, a->K) == a->labels[n] ? 1.0f : 0.0f;
+}
+/* out[0] += sum of hit [N] in order (exact: integers below 2^24);  grid: 1 */
+typedef struct { const float *hit; long N; float *out; } os_ca_acc_sum;
+OS_HD void os_cb_acc_sum(long i, const os_ca_acc_sum *a)
+{
+    (void)i;
+    float c = 0.0f;
+    for (long n = 0; n < a->N; n++)
+        c += a->hit[n];
+    a->out[0] += c;
+}
+
+/* drop path: m [N, per] (contiguous), row n = 1/(1-p) when the draw for n
+ * keeps it, else 0;  grid: N*per */
+typedef struct { float *m; long per; uint64_t seed; float p, scale; } os_ca_droppath;
+OS_HD void os_cb_droppath(long i, const os_ca_droppath *a)
+{
+    a->m[i] = os_cu_hash_uniform(a->seed, (uint64_t)(i / a->per)) >= a->p ? a->scale : 0.0f;
 }
 
 /* ---- recurrent controller ------------------------------------------------------ */

@@ -14,7 +14,6 @@
  *                              (cublasSgemmStridedBatched's arguments; the
  *                              emulation calls cblas_sgemm(CblasColMajor, ...)
  *                              with the same ones)
- *   os_cu_h2d(dst, src, bytes) a small host array (labels, indices) to device
  * The drivers never read device memory on the host. Each defines
  * os_cuk_<fn> for OS_KERNEL(ID, fn, doc); the backends build their tables from
  * ops/kernels.def, so a kernel without a driver does not compile.
@@ -49,6 +48,13 @@ static os_cu_t os_cu_view(const os_tensor *t)
         v.s[k] = t->stride[k];
     }
     return v;
+}
+
+/* device address of element i of a small "any stride" vector */
+static const float *os_cu_elem_ptr(const os_tensor *t, long i)
+{
+    os_cu_t v = os_cu_view(t);
+    return t->data + os_cu_off(&v, i);
 }
 
 static void *os_cu_scratch(size_t bytes)
@@ -131,6 +137,41 @@ static void os_cuk_sumsq(const os_kargs *a)
     os_cu_dot(a->t[1]->data, NULL, os_numel(a->t[1]), a->t[0]->data, 0);
 }
 
+/* t0[0] (any stride) += sum(x^2) */
+static void os_cuk_sumsq_acc(const os_kargs *a)
+{
+    os_cu_need_contig("x", a->t[1]);
+    os_cu_dot(a->t[1]->data, NULL, os_numel(a->t[1]), (float *)os_cu_elem_ptr(a->t[0], 0), 1);
+}
+
+/* t0 += a * max(t2[0], 1e-24)^e * t1: the coefficient by one thread, then the update */
+static void os_cuk_axpy_pow(const os_kargs *a)
+{
+    const os_axpy_pow_params *p = (const os_axpy_pow_params *)a->params;
+    os_ca_pow_coef C = OS_CU_ZERO;
+    C.c = (float *)os_cu_scratch(sizeof(float));
+    C.s = os_cu_elem_ptr(a->t[2], 0);
+    C.a = p->a;
+    C.e = p->e;
+    OS_CU_RUN(os_cb_pow_coef, C, 1);
+    os_ca_axpy_dev A = OS_CU_ZERO;
+    A.d = a->t[0]->data;
+    A.x = a->t[1]->data;
+    A.c = C.c;
+    OS_CU_RUN(os_cb_axpy_dev, A, os_numel(a->t[0]));
+}
+
+/* t0 *= max_norm / (sqrt(t1[0]) + 1e-6) when that is below 1 */
+static void os_cuk_clip_scale(const os_kargs *a)
+{
+    os_cu_need_contig("t", a->t[0]);
+    os_ca_clip A = OS_CU_ZERO;
+    A.t = a->t[0]->data;
+    A.s = os_cu_elem_ptr(a->t[1], 0);
+    A.a = *(const float *)a->params;
+    OS_CU_RUN(os_cb_clip_scale, A, os_numel(a->t[0]));
+}
+
 /* ---- elementwise ------------------------------------------------------------------ */
 static void os_cuk_unary_fwd(const os_kargs *a)
 {
@@ -178,34 +219,32 @@ static void os_cuk_dot_acc(const os_kargs *a)
     os_cu_dot(a->t[1]->data, a->t[2]->data, os_numel(a->t[1]), a->t[0]->data, 1);
 }
 
-/* device address of element i of a small "any stride" vector */
-static const float *os_cu_elem_ptr(const os_tensor *t, long i)
-{
-    os_cu_t v = os_cu_view(t);
-    return t->data + os_cu_off(&v, i);
-}
-
-/* y = sum_i w[i] x_i: one launch per non-NULL input, in order (the first writes) */
+/* y (= | +=) sum_i w[w0+i] x_i: one launch per non-NULL input, in order (the
+ * first overwrites unless acc); all NULL: y = 0 (or kept with acc) */
 static void os_cuk_wsum(const os_kargs *a)
 {
     const os_wsum_params *p = (const os_wsum_params *)a->params;
     os_ca_scale_by A = OS_CU_ZERO;
     A.y = a->t[0]->data;
-    int first = 1;
+    int first = !p->acc;
     for (int i = 0; i < p->n; i++) {
         if (!p->x[i])
             continue;
-        A.x = p->x[i]->data;
-        A.s = os_cu_elem_ptr(a->t[1], i);
+        A.x = p->x[i];
+        A.s = os_cu_elem_ptr(a->t[1], p->w0 + i);
         A.acc = !first;
         OS_CU_RUN(os_cb_scale_by, A, os_numel(a->t[0]));
         first = 0;
     }
-    if (first)
-        os_fatal("cuda %s: every input is NULL", os_cu_cur_op);
+    if (first) {
+        float zero = 0.0f;
+        os_kargs f = *a;
+        f.params = &zero;
+        os_cuk_fill(&f);
+    }
 }
 
-/* dx_i += w[i] dy; dw[i] += sum(dy * x_i) (two passes each) */
+/* dx_i += w[w0+i] dy; dw[w0+i] += sum(dy * x_i) (two passes each) */
 static void os_cuk_wsum_bwd(const os_kargs *a)
 {
     const os_wsum_bwd_params *p = (const os_wsum_bwd_params *)a->params;
@@ -213,14 +252,14 @@ static void os_cuk_wsum_bwd(const os_kargs *a)
     for (int i = 0; i < p->n; i++) {
         if (p->dx[i]) {
             os_ca_scale_by A = OS_CU_ZERO;
-            A.y = p->dx[i]->data;
+            A.y = p->dx[i];
             A.x = a->t[0]->data;
-            A.s = os_cu_elem_ptr(a->t[1], i);
+            A.s = os_cu_elem_ptr(a->t[1], p->w0 + i);
             A.acc = 1;
             OS_CU_RUN(os_cb_scale_by, A, len);
         }
         if (a->t[2] && p->x[i])
-            os_cu_dot(a->t[0]->data, p->x[i]->data, len, (float *)os_cu_elem_ptr(a->t[2], i), 1);
+            os_cu_dot(a->t[0]->data, p->x[i], len, (float *)os_cu_elem_ptr(a->t[2], p->w0 + i), 1);
     }
 }
 
@@ -564,22 +603,13 @@ static void os_cuk_softmax_bwd(const os_kargs *a)
     OS_CU_RUN(os_cb_softmax_bwd, A, (long)p->outer * p->inner);
 }
 
-/* the labels (a host array in os_xent_params) on the device */
-static const int32_t *os_cu_labels(const int32_t *host, int n)
-{
-    int32_t *d = (int32_t *)os_cu_scratch(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
-    if (n > 0)
-        os_cu_h2d(d, host, sizeof(int32_t) * (size_t)n);
-    return d;
-}
-
 static void os_cuk_xent_fwd(const os_kargs *a)
 {
     const os_xent_params *p = (const os_xent_params *)a->params;
     os_ca_xent R = OS_CU_ZERO;
     R.x = a->t[1]->data;
     R.pr = a->t[2]->data;
-    R.labels = os_cu_labels(p->labels, p->n);
+    R.labels = p->labels;
     R.row = (double *)os_cu_scratch(sizeof(double) * (size_t)(p->n > 0 ? p->n : 1));
     R.K = p->k;
     R.s = p->smoothing;
@@ -598,11 +628,52 @@ static void os_cuk_xent_bwd(const os_kargs *a)
     A.dx = a->t[0]->data;
     A.dloss = a->t[1]->data;
     A.pr = a->t[2]->data;
-    A.labels = os_cu_labels(p->labels, p->n);
+    A.labels = p->labels;
     A.N = p->n;
     A.K = p->k;
     A.s = p->smoothing;
     OS_CU_RUN(os_cb_xent_bwd, A, (long)p->n * p->k);
+}
+
+/* count[0] += rows whose argmax is the label: a flag per row, then their sum in order */
+static void os_cuk_acc_count(const os_kargs *a)
+{
+    const os_xent_params *p = (const os_xent_params *)a->params;
+    os_cu_need_contig("logits", a->t[1]);
+    os_ca_acc_hit A = OS_CU_ZERO;
+    A.hit = (float *)os_cu_scratch(sizeof(float) * (size_t)(p->n > 0 ? p->n : 1));
+    A.x = a->t[1]->data;
+    A.labels = p->labels;
+    A.K = p->k;
+    OS_CU_RUN(os_cb_acc_hit, A, p->n);
+    os_ca_acc_sum S = OS_CU_ZERO;
+    S.hit = A.hit;
+    S.N = p->n;
+    S.out = (float *)os_cu_elem_ptr(a->t[0], 0);
+    OS_CU_RUN(os_cb_acc_sum, S, 1);
+}
+
+/* K: the last dim of t (the only one when 1-D) */
+static int os_cu_last_dim(const os_tensor *t) { return t->ndim == 1 ? t->shape[0] : t->shape[t->ndim - 1]; }
+
+static void os_cuk_argmax(const os_kargs *a)
+{
+    os_cu_need_contig("x", a->t[1]);
+    os_ca_argmax A = OS_CU_ZERO;
+    A.idx = os_cu_view(a->t[0]);
+    A.x = a->t[1]->data;
+    A.K = os_cu_last_dim(a->t[1]);
+    OS_CU_RUN(os_cb_argmax, A, A.K ? os_numel(a->t[1]) / A.K : 0);
+}
+
+static void os_cuk_onehot(const os_kargs *a)
+{
+    os_cu_need_contig("y", a->t[0]);
+    os_ca_onehot A = OS_CU_ZERO;
+    A.y = a->t[0]->data;
+    A.idx = os_cu_view(a->t[1]);
+    A.K = os_cu_last_dim(a->t[0]);
+    OS_CU_RUN(os_cb_onehot, A, A.K ? os_numel(a->t[0]) : 0);
 }
 
 /* ---- recurrent controller ------------------------------------------------------------------ */
@@ -612,7 +683,7 @@ static void os_cuk_embed_fwd(const os_kargs *a)
     os_ca_embed A = OS_CU_ZERO;
     A.y = a->t[0]->data;
     A.table = a->t[1]->data;
-    A.idx = os_cu_labels(p->idx, p->n);
+    A.idx = p->idx;
     A.D = a->t[1]->shape[1];
     OS_CU_RUN(os_cb_embed_fwd, A, (long)p->n * A.D);
 }
@@ -623,7 +694,7 @@ static void os_cuk_embed_bwd(const os_kargs *a)
     os_ca_embed_bwd A = OS_CU_ZERO;
     A.dt = a->t[0]->data;
     A.dy = a->t[1]->data;
-    A.idx = os_cu_labels(p->idx, p->n);
+    A.idx = p->idx;
     A.D = a->t[0]->shape[1];
     A.n = p->n;
     OS_CU_RUN(os_cb_embed_bwd, A, os_numel(a->t[0]));
@@ -669,6 +740,20 @@ static void os_cu_dropout(const os_kargs *a, int acc)
 }
 static void os_cuk_dropout_fwd(const os_kargs *a) { os_cu_dropout(a, 0); }
 static void os_cuk_dropout_bwd(const os_kargs *a) { os_cu_dropout(a, 1); }
+
+static void os_cuk_droppath_mask(const os_kargs *a)
+{
+    const os_dropout_params *p = (const os_dropout_params *)a->params;
+    os_cu_need_contig("mask", a->t[0]);
+    int N = a->t[0]->shape[0];
+    os_ca_droppath A = OS_CU_ZERO;
+    A.m = a->t[0]->data;
+    A.per = N ? os_numel(a->t[0]) / N : 1;
+    A.seed = p->seed;
+    A.p = p->p;
+    A.scale = 1.0f / (1.0f - p->p);
+    OS_CU_RUN(os_cb_droppath, A, N ? os_numel(a->t[0]) : 0);
+}
 
 /* ---- optimizers ------------------------------------------------------------------------------ */
 static void os_cuk_sgd_step(const os_kargs *a)

@@ -41,8 +41,6 @@ static void os_cu_gemm(int ta, int tb, int m, int n, int k, float alpha, const f
                     A + b * sA, lda, B + b * sB, ldb, beta, C + b * sC, ldc);
 }
 
-static void os_cu_h2d(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
-
 #include "ops/cuda/cu_drivers.h"
 
 /* the table's entries: name the kernel for messages, run its driver */
