@@ -392,7 +392,7 @@ static int sample(enas_state *s, os_ctrl_result *res)
 
 static os_tensor *scalar(float v)
 {
-    os_tensor *t = os_tensor_new(1, (int[]){1});
+    os_tensor *t = os_tensor_new_on(OS_CPU, 1, (int[]){1});
     os_tensor_fill(t, v);
     return t;
 }
@@ -564,7 +564,7 @@ static int enas_load(void *state, os_st_file *f, const char *path)
             return -1;
         }
     }
-    os_tensor *bt = os_tensor_new(1, (int[]){1}), *ra = os_tensor_new(1, (int[]){K});
+    os_tensor *bt = os_tensor_new_on(OS_CPU, 1, (int[]){1}), *ra = os_tensor_new_on(OS_CPU, 1, (int[]){K});
     if (read_exact(f, path, "enas/baseline", bt) || read_exact(f, path, "enas/ring_acc", ra) ||
         os_optim_load(f, path, "enas_opt", s->copt) || os_rng_load_meta(f, path, "enas_rng", &s->rng)) {
         free(rv);

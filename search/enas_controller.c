@@ -15,7 +15,7 @@ static os_tensor *new_param(os_controller *c, os_rng *r, const char *prefix, con
 {
     char name[80];
     snprintf(name, sizeof name, "%s.%s", prefix, what);
-    os_tensor *t = os_param_new(name, 2, (int[]){rows, cols});
+    os_tensor *t = os_param_new_on(OS_CPU, name, 2, (int[]){rows, cols});
     long n = (long)rows * cols;
     float *h = malloc(sizeof *h * (size_t)n);
     for (long i = 0; i < n; i++)
@@ -98,21 +98,21 @@ void os_ctrl_free(os_controller *c)
 /* ---- small tensor helpers (step tensors, no gradient) --------------------------- */
 static os_tensor *full(int rows, int cols, float v)
 {
-    os_tensor *t = os_tensor_new(2, (int[]){rows, cols});
+    os_tensor *t = os_tensor_new_on(OS_CPU, 2, (int[]){rows, cols});
     os_tensor_fill(t, v);
     return t;
 }
 
 static os_tensor *scalar(float v)
 {
-    os_tensor *t = os_tensor_new(1, (int[]){1});
+    os_tensor *t = os_tensor_new_on(OS_CPU, 1, (int[]){1});
     os_tensor_fill(t, v);
     return t;
 }
 
 static os_tensor *from_host(int rows, int cols, const float *v)
 {
-    os_tensor *t = os_tensor_new(2, (int[]){rows, cols});
+    os_tensor *t = os_tensor_new_on(OS_CPU, 2, (int[]){rows, cols});
     os_tensor_from_host(t, v);
     return t;
 }

@@ -21,6 +21,11 @@
  * Entropy: per decision (-log p) * p of the sampled value (a subset: summed
  * over its inputs), a plain number (no gradient), as NNI.
  *
+ * Device: the controller always lives on the CPU (its parameters and step
+ * tensors), whatever device the supernet uses: it is a tiny LSTM whose every
+ * decision is read on the host to sample, and it never touches the net's
+ * tensors (the reward reaches it as a number).
+ *
  * Sampling draws uniforms from a source (an os_rng, or a list for the
  * PyTorch fixture): one per categorical decision (value = the first option
  * whose cumulative probability exceeds u), one per input of a subset (chosen
