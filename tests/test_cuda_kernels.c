@@ -26,6 +26,7 @@
 #include "tests/test_util.h"
 #include "tensor/backend.h"
 #include "ops/cuda/cuda_backend.h"
+#include "ops/debug_backend.h"
 #include "autograd/optim_kernels.h"
 
 #include <math.h>
@@ -477,6 +478,7 @@ static void run_case(const kcase *k, os_device dev, unsigned seed)
 static void check_backend(const os_backend *b, const char *bname)
 {
     os_set_threads(1);
+    os_backend_register(OS_CUDA, b);
     for (int i = 0; i < N_KCASES; i++) {
         memset(&H, 0, sizeof H);
         H.cname = cases[i].name;
@@ -485,18 +487,26 @@ static void check_backend(const os_backend *b, const char *bname)
         H.phase = 0;
         run_case(&cases[i], OS_CPU, 1000u + (unsigned)i);
         H.phase = 1;
-        os_backend_register(OS_CUDA, b);
         run_case(&cases[i], OS_CUDA, 1000u + (unsigned)i);
-        os_backend_register(OS_CUDA, NULL);
         cr_expect_eq(H.pos, H.nref, "%s on %s: fewer tensors than on the CPU", H.cname, bname);
         for (int j = 0; j < H.nref; j++)
             free(H.ref[j]);
     }
+    os_step_shutdown(); /* the device's step arena goes back through b */
+    os_backend_register(OS_CUDA, NULL);
 }
 
 Test(cuda_kernels, emulation_matches_cpu)
 {
     check_backend(&os_cuda_emu_backend, "cuda-emu");
+}
+
+/* the emulation inside the debug device (ops/debug_backend.h): its memory is
+ * poisoned and PROT_NONE outside backend calls, so a driver that read device
+ * data on the host, or a kernel that touched memory it was not given, crashes */
+Test(cuda_kernels, emulation_in_debug_device_matches_cpu)
+{
+    check_backend(os_debug_backend_wrap(&os_cuda_emu_backend), "debug(cuda-emu)");
 }
 
 Test(cuda_kernels, real_cuda_matches_cpu_when_available)
@@ -536,6 +546,7 @@ Test(cuda_kernels, every_kernel_has_a_case)
         for (int j = 0; j < H.nref; j++)
             free(H.ref[j]);
     }
+    os_step_shutdown();
     os_backend_register(OS_CUDA, NULL);
     for (int k = 0; k < OS_K_COUNT; k++)
         cr_expect(covered[k], "kernel %s has no case in tests/test_cuda_kernels.c", os_kernel_name(k));

@@ -1,8 +1,8 @@
 /* tests/test_cuda_parity.c — the DARTS supernet parity fixture of
  * tests/test_supernet_parity.c (PyTorch, float64 reference) run with the
  * network on OS_CUDA, on every available device backend: the CUDA emulation
- * (os_cuda_emu_backend) always, the real CUDA backend when this process sees
- * a GPU. Same fixture, same quantities (train loss, every weight gradient,
+ * (os_cuda_emu_backend) always, bare and inside the debug device, and the
+ * real CUDA backend when this process sees a GPU. Same fixture, same quantities (train loss, every weight gradient,
  * the first- and second-order alpha gradients), same tolerances as the CPU
  * parity test (see there for why they are what they are): the CUDA kernels
  * must reproduce PyTorch as closely as the CPU kernels do.
@@ -21,6 +21,7 @@
 #include "tensor/safetensors.h"
 #include "autograd/optim.h"
 #include "ops/cuda/cuda_backend.h"
+#include "ops/debug_backend.h"
 #include "supernet/spaces/spaces.h"
 #include "search/darts.h"
 
@@ -189,6 +190,8 @@ static void *darts_on(fixture *fx, os_optim *wopt, float wd, int unrolled)
 /* the backend under test on OS_CUDA and the default device (NULL: restore) */
 static void use_backend(const os_backend *b)
 {
+    if (!b)
+        os_step_shutdown(); /* the device's step arena goes back through its backend */
     os_backend_register(OS_CUDA, b);
     os_set_default_device(b ? OS_CUDA : OS_CPU);
     os_set_threads(1);
@@ -262,6 +265,11 @@ static void all_cases(const os_backend *b)
 }
 
 Test(cuda_parity, emulation) { all_cases(&os_cuda_emu_backend); }
+
+/* the emulation inside the debug device (ops/debug_backend.h): the engine
+ * reads none of its memory on the host outside backend calls, and its kernels
+ * touch only their operands */
+Test(cuda_parity, emulation_in_debug_device) { all_cases(os_debug_backend_wrap(&os_cuda_emu_backend)); }
 
 Test(cuda_parity, real_cuda_when_available)
 {

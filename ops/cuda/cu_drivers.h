@@ -1,8 +1,7 @@
 /* ops/cuda/cu_drivers.h — the host side of every CUDA kernel: reads the
- * os_kargs of ops/kernels.def, checks what the bodies assume, takes scratch
- * from the step arena of the device (os_step_alloc_data(OS_CUDA, ...)),
- * picks the grid and runs the bodies of cu_bodies.h, and sends GEMM-shaped
- * work to the one column-major GEMM wrapper.
+ * os_kargs of ops/kernels.def, checks what the bodies assume, picks the grid and runs the bodies of cu_bodies.h, and sends GEMM-shaped
+ * work to the one column-major GEMM wrapper. Scratch comes from the
+ * backend's workspace (below), reset at the start of each kernel call.
  *
  * Included once by each backend, which first defines the primitives:
  *   OS_CU_RUN(body, args, n)   run body over grid indices [0, n): a __global__
@@ -14,6 +13,7 @@
  *                              (cublasSgemmStridedBatched's arguments; the
  *                              emulation calls cblas_sgemm(CblasColMajor, ...)
  *                              with the same ones)
+ *   os_cu_ws_alloc(bytes), os_cu_ws_free(p)   the workspace's device memory
  * The drivers never read device memory on the host. Each defines
  * os_cuk_<fn> for OS_KERNEL(ID, fn, doc); the backends build their tables from
  * ops/kernels.def, so a kernel without a driver does not compile.
@@ -57,9 +57,54 @@ static const float *os_cu_elem_ptr(const os_tensor *t, long i)
     return t->data + os_cu_off(&v, i);
 }
 
+/* ---- the backend's workspace: kernel scratch (im2col columns, partial
+ * sums, per-channel coefficients), alive for one kernel call. A bump
+ * allocator over one buffer that grows and is reused: a call that needs more
+ * than the buffer holds gets extra blocks, and at the start of the next call
+ * those and the buffer are replaced by one buffer of the largest total seen,
+ * so the steady state allocates nothing. Device memory from the backend's own
+ * os_cu_ws_alloc (cudaMalloc / aligned host memory): private to the backend,
+ * never a tensor, so the debug device (ops/debug_backend.h) does not guard it.
+ * Reuse across calls is safe on the GPU too: launches on the one stream run
+ * in order. */
+#define OS_CU_WS_EXTRA 32
+static char *os_cu_ws_base;
+static size_t os_cu_ws_cap, os_cu_ws_used, os_cu_ws_over, os_cu_ws_peak;
+static void *os_cu_ws_extra[OS_CU_WS_EXTRA];
+static int os_cu_ws_n_extra;
+
+static void os_cu_scratch_reset(void)
+{
+    if (os_cu_ws_n_extra) {
+        for (int i = 0; i < os_cu_ws_n_extra; i++)
+            os_cu_ws_free(os_cu_ws_extra[i]);
+        os_cu_ws_n_extra = 0;
+        os_cu_ws_free(os_cu_ws_base);
+        os_cu_ws_base = (char *)os_cu_ws_alloc(os_cu_ws_peak);
+        os_cu_ws_cap = os_cu_ws_peak;
+    }
+    os_cu_ws_used = os_cu_ws_over = 0;
+}
+
 static void *os_cu_scratch(size_t bytes)
 {
-    return os_step_alloc_data(OS_CUDA, bytes ? bytes : 1);
+    bytes = (bytes + 255) & ~(size_t)255; /* 256-byte aligned pieces */
+    if (!bytes)
+        bytes = 256;
+    void *p;
+    if (os_cu_ws_base && os_cu_ws_used + bytes <= os_cu_ws_cap) {
+        p = os_cu_ws_base + os_cu_ws_used;
+        os_cu_ws_used += bytes;
+    } else {
+        if (os_cu_ws_n_extra == OS_CU_WS_EXTRA)
+            os_fatal("cuda %s: more than %d workspace blocks in one kernel", os_cu_cur_op, OS_CU_WS_EXTRA);
+        p = os_cu_ws_alloc(bytes);
+        os_cu_ws_extra[os_cu_ws_n_extra++] = p;
+        os_cu_ws_over += bytes;
+    }
+    if (os_cu_ws_used + os_cu_ws_over > os_cu_ws_peak)
+        os_cu_ws_peak = os_cu_ws_used + os_cu_ws_over;
+    return p;
 }
 
 static void os_cu_need_contig(const char *what, const os_tensor *t)

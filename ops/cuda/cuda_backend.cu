@@ -26,7 +26,6 @@ extern "C" {
 #include "ops/cuda/cuda_backend.h"
 #include "ops/ops.h"
 #include "autograd/optim_kernels.h"
-#include "tensor/arena.h"
 }
 #include "ops/cuda/cu_common.h"
 
@@ -120,6 +119,11 @@ static void os_cu_h2d(void *dst, const void *src, size_t bytes)
     os_cu_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, os_cu_stream), "cudaMemcpyAsync (to device)");
 }
 
+static void *cud_alloc(size_t bytes);
+static void cud_free(void *p);
+static void *os_cu_ws_alloc(size_t bytes) { return cud_alloc(bytes); }
+static void os_cu_ws_free(void *p) { cud_free(p); }
+
 #include "ops/cuda/cu_drivers.h"
 
 #define OS_KERNEL(name, fn, doc)               \
@@ -127,6 +131,7 @@ static void os_cu_h2d(void *dst, const void *src, size_t bytes)
     {                                          \
         os_cu_init();                          \
         os_cu_cur_op = #name;                  \
+        os_cu_scratch_reset();                 \
         os_cuk_##fn(a);                        \
         os_cu_cur_op = "memory";               \
     }

@@ -8,7 +8,6 @@
 #include "ops/cuda/cuda_backend.h"
 #include "ops/ops.h"
 #include "autograd/optim_kernels.h"
-#include "tensor/arena.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -41,6 +40,15 @@ static void os_cu_gemm(int ta, int tb, int m, int n, int k, float alpha, const f
                     A + b * sA, lda, B + b * sB, ldb, beta, C + b * sC, ldc);
 }
 
+static void *os_cu_ws_alloc(size_t bytes)
+{
+    void *p = aligned_alloc(256, (bytes + 255) & ~(size_t)255);
+    if (!p)
+        os_fatal("cuda-emu %s: out of memory for %zu bytes of kernel workspace", os_cu_cur_op, bytes);
+    return p;
+}
+static void os_cu_ws_free(void *p) { free(p); }
+
 #include "ops/cuda/cu_drivers.h"
 
 /* the table's entries: name the kernel for messages, run its driver */
@@ -48,6 +56,7 @@ static void os_cu_gemm(int ta, int tb, int m, int n, int k, float alpha, const f
     static void os_emu_##fn(const os_kargs *a)    \
     {                                             \
         os_cu_cur_op = #name;                     \
+        os_cu_scratch_reset();                    \
         os_cuk_##fn(a);                           \
     }
 #include "ops/kernels.def"
