@@ -184,23 +184,45 @@ static os_tensor *scalar_on(os_device dev)
     return s;
 }
 
-float os_clip_grad_norm(const os_params *group, float max_norm)
+/* the sum of squares of every gradient of the group, on their device (one
+ * SUMSQ_ACC per tensor into one scalar); NULL when no parameter has one */
+static os_tensor *grad_sumsq(const os_params *group)
 {
-    double total = 0;
+    os_tensor *s = NULL;
     for (int i = 0; i < group->n; i++) {
         os_tensor *gr = group->t[i]->grad;
         if (!gr)
             continue;
-        os_tensor *s = scalar_on(gr->device);
-        OS_RUN(SUMSQ, NULL, s, gr);
-        total += os_tensor_item(s);
+        if (!s) {
+            s = scalar_on(gr->device);
+            os_tensor_fill(s, 0.0f);
+        }
+        OS_RUN(SUMSQ_ACC, NULL, s, gr);
     }
-    float norm = (float)sqrt(total);
-    float coef = max_norm / (norm + 1e-6f);
-    if (coef < 1.0f)
-        for (int i = 0; i < group->n; i++)
-            if (group->t[i]->grad)
-                OS_RUN(SCALE, &coef, group->t[i]->grad);
+    return s;
+}
+
+static void clip_by(const os_params *group, float max_norm, os_tensor *s)
+{
+    for (int i = 0; i < group->n; i++)
+        if (group->t[i]->grad)
+            OS_RUN(CLIP_SCALE, &max_norm, group->t[i]->grad, s);
+}
+
+void os_clip_grad_norm_dev(const os_params *group, float max_norm)
+{
+    os_tensor *s = grad_sumsq(group);
+    if (s)
+        clip_by(group, max_norm, s);
+}
+
+float os_clip_grad_norm(const os_params *group, float max_norm)
+{
+    os_tensor *s = grad_sumsq(group);
+    if (!s)
+        return 0.0f;
+    float norm = sqrtf(os_tensor_item(s));
+    clip_by(group, max_norm, s);
     return norm;
 }
 

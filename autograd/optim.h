@@ -77,8 +77,11 @@ os_tensor *os_optim_state_find(const os_optim *o, const char *name); /* NULL if 
 /* torch.nn.utils.clip_grad_norm_: the L2 norm of all the group's gradients
  * together; when max_norm / (norm + 1e-6) < 1 every gradient is scaled by it.
  * Returns the norm before clipping (a non-finite norm leaves the gradients
- * as they are). Uses a 1-element step tensor per parameter for the sums. */
+ * as they are). One 1-element step tensor holds the sum; one host read. */
 float os_clip_grad_norm(const os_params *group, float max_norm);
+/* The same without reading the norm: the sums of squares (SUMSQ_ACC) and the
+ * scaling (CLIP_SCALE) stay on the device. */
+void os_clip_grad_norm_dev(const os_params *group, float max_norm);
 
 /* CosineAnnealingLR in closed form:
  * eta_min + (lr0 - eta_min) * (1 + cos(pi * epoch / t_max)) / 2.

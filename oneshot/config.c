@@ -60,6 +60,7 @@ static const flag flags[] = {
     F("test-subset", T_INT, max_per_class_test, FIT | EVAL, 0, BIG, FIXED, "use only the first N test images of each class (0 = all)"),
     F("seed", T_INT, seed, FIT | EVOLVE, 0, 2147483647, FIXED, "random seed (evolve: of the search, default 2)"),
     F("threads", T_INT, threads, FIT | EVAL | EVOLVE | LATENCY, 0, 1024, WARN, "CPU threads (0 = all cores)"),
+    F("device", T_STR, device, FIT | EVAL | LATENCY, 0, 0, WARN, "cpu | cuda | cuda-emu | debug (default: cuda when a GPU is present, else cpu)"),
     F("train-portion", T_FLOAT, train_portion, TRAIN, 0.01, 0.99, FIXED, "fraction of the training set that trains weights (rest: architecture)"),
     F("lr", T_FLOAT, lr, FIT, 1e-09, 1e6, FIXED, "weight learning rate (SGD)"),
     F("lr-min", T_FLOAT, lr_min, FIT, 0, 1e6, FIXED, "cosine schedule floor"),

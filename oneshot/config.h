@@ -22,6 +22,7 @@ typedef struct os_config {
     char data[512], format[16];
     char out[512], resume[512], run[512], arch[512];
     int epochs, batch, cells, channels, subset, threads, seed;
+    char device[16];              /* --device: cpu | cuda | cuda-emu | debug ("": the default) */
     float train_portion;          /* search: weight half of the training set */
     /* weights (SGD) */
     float lr, lr_min, momentum, weight_decay, grad_clip;

@@ -82,6 +82,9 @@ int os_cmd_eval(os_config *c)
         snprintf(rc.format, sizeof rc.format, "%s", c->format);
     rc.batch = c->batch > 0 ? c->batch : 100;
     os_set_threads(c->threads);
+    int drc = os_cli_device(c, "eval");
+    if (drc)
+        return drc;
     /* the run's own training split gives the normalisation statistics */
     os_run_data d;
     os_data_settings ds = {.path = rc.data, .format = rc.format, .subset = rc.subset,

@@ -38,6 +38,11 @@ int os_cmd_latency(os_config *c)
         return 2;
     }
     os_set_threads(c->threads);
+    int drc = os_cli_device(c, "latency");
+    if (drc) {
+        os_arch_free(&child);
+        return drc;
+    }
     os_space_opts so = {.cells = c->cells, .channels = c->channels, .in_c = in_c, .in_h = in_h, .in_w = in_w,
                         .num_classes = classes, .seed = 1, .arch = c->arch[0] ? &child : NULL};
     os_net net;

@@ -137,9 +137,13 @@ static int resume_config(os_config *cfg, os_command c, int argc, char **argv)
         fprintf(stderr, "oneshot: %s\n", os_last_error());
         return 2;
     }
-    if (threads_changed)
+    if (threads_changed && saved.threads != before.threads)
         fprintf(stderr, "oneshot: warning: --threads %d differs from the run's %d: the run continues, but its "
                         "results will not be bit-identical to an uninterrupted run\n", saved.threads, before.threads);
+    if (threads_changed && strcmp(saved.device, before.device))
+        fprintf(stderr, "oneshot: warning: --device %s differs from the run's %s: the run continues from its "
+                        "checkpoint, but its results will not be bit-identical to an uninterrupted run\n",
+                saved.device, before.device[0] ? before.device : "cpu");
     *cfg = saved;
     return 0;
 }

@@ -26,4 +26,9 @@ int os_cmd_evolve(os_config *c);  /* evolution / random search on a single-path 
 int os_cmd_latency(os_config *c); /* latency table of a space / a child's measured latency */
 int os_cmd_query(os_config *c);   /* an nb201 architecture's NAS-Bench-201 entry */
 
+/* --device (oneshot/device.c): select and announce the device of a command
+ * (cmd: its name, for messages); the default device is set, c->device holds
+ * the name used. 0, or the exit status: 1 (not available), 2 (unknown). */
+int os_cli_device(os_config *c, const char *cmd);
+
 #endif

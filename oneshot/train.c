@@ -385,6 +385,9 @@ int os_cmd_train(os_config *c)
     r.space = os_space_find(c->space);
     if (c->threads >= 0)
         os_set_threads(c->threads);
+    int drc = os_cli_device(c, r.search ? "train" : "retrain");
+    if (drc)
+        return drc;
     if (os_run_dir(c, r.dir, sizeof r.dir, &r.created))
         return fail(c->out[0] && !c->force && access(r.dir, F_OK) == 0 ? 2 : 1);
     if ((r.lock = os_run_lock(r.dir)) < 0) {

@@ -1,13 +1,28 @@
 /* ops/backends.c — the backends built into the library, handed to the tensor
  * layer's dispatch (tensor/backend.h: os_builtin_backend). The CPU backend is
- * always there; the CUDA backend (ops/cuda/) is returned for OS_CUDA when the
- * library is built with nvcc (OS_HAVE_CUDA) and the process sees a GPU, else
- * NULL. A backend registered at run time with os_backend_register overrides
- * these (the CUDA emulation, os_cuda_emu_backend, is registered that way). */
+ * always there. OS_CUDA: the real CUDA backend (ops/cuda/, built with nvcc:
+ * the Makefile defines OS_HAVE_CUDA=1 for this file) when its available()
+ * says a GPU can be used, else none. The CUDA emulation (the same kernel
+ * bodies on the CPU, ops/cuda/cuda_backend.h) is never the built-in OS_CUDA:
+ * `--device cuda-emu` and the tests register it, wrapped in the debug device
+ * (ops/debug_backend.h). A backend registered at run time with
+ * os_backend_register overrides these. */
 #include "tensor/backend.h"
 #include "ops/cpu/cpu_kernels.h"
-#if defined(OS_HAVE_CUDA) && OS_HAVE_CUDA
+
+#ifndef OS_HAVE_CUDA
+#define OS_HAVE_CUDA 0
+#endif
+/* the emulation comes with ops/cuda/ (branch cuda-kernels); without it the
+ * library still builds, and os_cuda_emu_table() says it is missing */
+#if defined(__has_include)
+#if __has_include("ops/cuda/cuda_backend.h")
 #include "ops/cuda/cuda_backend.h"
+#define OS_HAVE_CUDA_EMU 1
+#endif
+#endif
+#ifndef OS_HAVE_CUDA_EMU
+#define OS_HAVE_CUDA_EMU 0
 #endif
 
 const os_backend *os_builtin_backend(os_device dev)
@@ -15,11 +30,31 @@ const os_backend *os_builtin_backend(os_device dev)
     switch (dev) {
     case OS_CPU:
         return &os_cpu_backend;
-#if defined(OS_HAVE_CUDA) && OS_HAVE_CUDA
     case OS_CUDA:
+#if OS_HAVE_CUDA
         return os_cuda_backend.available() ? &os_cuda_backend : NULL;
+#else
+        return NULL;
 #endif
     default:
         return NULL;
     }
+}
+
+const char *os_cuda_unavailable(void)
+{
+#if OS_HAVE_CUDA
+    return os_cuda_backend.available() ? NULL : "no CUDA GPU can be used by this process";
+#else
+    return "this build has no CUDA backend (built without nvcc, or with make CUDA=0)";
+#endif
+}
+
+const os_backend *os_cuda_emu_table(void)
+{
+#if OS_HAVE_CUDA_EMU
+    return &os_cuda_emu_backend;
+#else
+    return NULL;
+#endif
 }

@@ -29,6 +29,7 @@ typedef struct {
     os_optim *aopt;
     os_params backup, hvp;   /* second order: saved weights, dL_val/dw' */
     os_tensor **alpha_acc;   /* second order: accumulated alpha gradient */
+    os_tensor *nrm2;         /* second order: ||dL_val/dw'||^2, on the device */
 } darts_state;
 
 /* softmax(alpha) for every choice, all candidates (training and evaluation);
@@ -43,15 +44,14 @@ static void choose_softmax(os_net *net, const os_forward_ctx *ctx, void *arg)
     }
 }
 
-/* gradient of the loss on b w.r.t. the parameters that require grad */
-static float loss_grad(darts_state *s, const os_batch *b)
+/* gradient of the loss on b w.r.t. the parameters that require grad (the
+ * loss itself is not read: no host read) */
+static void loss_grad(darts_state *s, const os_batch *b)
 {
     os_forward_ctx ctx = {.training = true};
     os_tensor *loss = os_forward_loss(s->env.net, b, &ctx, 0.0f, 0.0f, NULL);
-    float l = os_tensor_item(loss);
     os_backward(loss);
     os_step_reset();
-    return l;
 }
 
 /* ---- first order ------------------------------------------------------------------ */
@@ -81,6 +81,7 @@ static void ensure_buffers(darts_state *s)
         os_params_add(&s->hvp, h);
     }
     const os_params *A = &s->env.net->arch;
+    s->nrm2 = os_tensor_new_persistent(w->t[0]->device, 1, (int[]){1});
     s->alpha_acc = calloc((size_t)A->n, sizeof *s->alpha_acc);
     for (int i = 0; i < A->n; i++)
         s->alpha_acc[i] = os_tensor_new_persistent(A->t[i]->device, A->t[i]->ndim, A->t[i]->shape);
@@ -114,16 +115,13 @@ static void unrolled_grad(darts_state *s, const os_batch *train, const os_batch 
     os_params_zero_grad(W);
     os_params_zero_grad(A);
     loss_grad(s, val);
-    double nrm = 0;
+    /* ||v||^2 on the device (nrm2, persistent: it outlives the step resets);
+     * eps = 0.01 / ||v|| is applied by AXPY_POW, never read on the host */
+    os_tensor_fill(s->nrm2, 0.0f);
     for (int i = 0; i < W->n; i++) {
         os_tensor_copy(s->hvp.t[i], W->t[i]->grad);
-        int one = 1;
-        os_tensor *sq = os_tensor_new_on(W->t[i]->grad->device, 1, &one);
-        OS_RUN(SUMSQ, NULL, sq, W->t[i]->grad);
-        nrm += os_tensor_item(sq);
-        os_step_reset();
+        OS_RUN(SUMSQ_ACC, NULL, s->nrm2, W->t[i]->grad);
     }
-    float eps = 0.01f / (float)sqrt(nrm > 0 ? nrm : 1e-24);
     /* keep dL_val/dalpha in alpha_acc */
     for (int i = 0; i < A->n; i++)
         os_tensor_copy(s->alpha_acc[i], A->t[i]->grad);
@@ -131,14 +129,18 @@ static void unrolled_grad(darts_state *s, const os_batch *train, const os_batch 
     /* finite-difference Hessian-vector product around the original w */
     os_params_set_requires_grad(W, false);
     for (int sign = 1; sign >= -1; sign -= 2) {
+        /* w = w0 + sign * eps * v, eps = 0.01 * nrm2^-1/2 */
+        os_axpy_pow_params pw = {.a = (float)sign * 0.01f, .e = -0.5f};
         for (int i = 0; i < W->n; i++) {
             os_tensor_copy(W->t[i], s->backup.t[i]);
-            axpy(W->t[i], (float)sign * eps, s->hvp.t[i]);
+            OS_RUN(AXPY_POW, &pw, W->t[i], s->hvp.t[i], s->nrm2);
         }
         os_params_zero_grad(A);
         loss_grad(s, train);
+        /* alpha_acc -= sign * xi / (2 eps) * dalpha = sign * xi / 0.02 * nrm2^1/2 */
+        os_axpy_pow_params pa = {.a = -(float)sign * xi / 0.02f, .e = 0.5f};
         for (int i = 0; i < A->n; i++)
-            axpy(s->alpha_acc[i], -(float)sign * xi / (2.0f * eps), A->t[i]->grad);
+            OS_RUN(AXPY_POW, &pa, s->alpha_acc[i], A->t[i]->grad, s->nrm2);
     }
     os_params_set_requires_grad(W, true);
 
@@ -184,6 +186,7 @@ static void darts_free(void *state)
     os_optim_free(s->aopt);
     os_params_free_all(&s->backup);
     os_params_free_all(&s->hvp);
+    os_tensor_free(s->nrm2);
     if (s->alpha_acc) {
         for (int i = 0; i < s->env.net->arch.n; i++)
             os_tensor_free(s->alpha_acc[i]);

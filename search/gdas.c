@@ -14,6 +14,7 @@
 #include "search/strategy.h"
 #include "ops/ops.h"
 #include "tensor/arena.h"
+#include "tensor/backend.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -92,8 +93,14 @@ static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
         }
         return;
     }
+    /* hard: every choice's argmax goes into one device vector, read once per
+     * forward (which candidates run depends on it) */
+    os_tensor *soft_of[net->n_choices > 0 ? net->n_choices : 1];
+    os_tensor *best_dev = NULL;
+    int n_hard = 0;
     for (int i = 0; i < net->n_choices; i++) {
         os_choice *c = &net->choices[i];
+        soft_of[i] = NULL;
         if (c->kind == OS_CHOICE_INPUT && c->k == 0) {
             choose_subset(s, net, i);
             continue;
@@ -111,15 +118,27 @@ static void choose(os_net *net, const os_forward_ctx *ctx, void *arg)
             continue;
         }
         /* hard, straight-through: forward value one-hot, gradient of soft */
-        float sv[OS_MAX_CANDIDATES], d[OS_MAX_CANDIDATES];
-        os_tensor_to_host(soft, sv);
-        int best = 0;
-        for (int j = 1; j < c->n; j++)
-            if (sv[j] > sv[best])
-                best = j;
-        for (int j = 0; j < c->n; j++)
-            d[j] = (j == best ? 1.0f : 0.0f) - sv[j];
-        os_net_mix_set(net, i, 1u << best, os_add(soft, const_tensor(c, d)));
+        if (!best_dev) {
+            int nc = net->n_choices;
+            best_dev = os_tensor_new_on(c->alpha->device, 2, (int[]){1, nc});
+        }
+        soft_of[i] = soft;
+        OS_RUN(ARGMAX, NULL, os_view_channels(best_dev, i, 1), soft);
+        n_hard++;
+    }
+    if (!n_hard)
+        return;
+    float best[net->n_choices];
+    os_tensor_to_host(best_dev, best); /* the forward's one host read */
+    for (int i = 0; i < net->n_choices; i++) {
+        if (!soft_of[i])
+            continue;
+        /* d = onehot - soft, a constant (no tape): soft + d has value onehot */
+        os_tensor *d = os_tensor_like(soft_of[i]);
+        OS_RUN(ONEHOT, NULL, d, os_view_channels(best_dev, i, 1));
+        float minus = -1.0f;
+        OS_RUN(AXPY, &minus, d, soft_of[i]);
+        os_net_mix_set(net, i, 1u << (int)best[i], os_add(soft_of[i], d));
     }
 }
 

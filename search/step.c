@@ -13,23 +13,8 @@ os_tensor *os_batch_tensor(const os_net *net, const os_batch *b)
     return x;
 }
 
-static int count_correct(const os_tensor *logits, const int32_t *y)
-{
-    int N = logits->shape[0], K = logits->shape[1], c = 0;
-    float *h = os_step_alloc(sizeof(float) * (size_t)N * K);
-    os_tensor_to_host(logits, h);
-    for (int n = 0; n < N; n++) {
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (h[n * K + k] > h[n * K + best])
-                best = k;
-        c += best == y[n];
-    }
-    return c;
-}
-
-os_tensor *os_forward_loss(os_net *net, const os_batch *b, const os_forward_ctx *ctx, float aux_weight,
-                           float smoothing, int *correct)
+os_tensor *os_forward_loss_dev(os_net *net, const os_batch *b, const os_forward_ctx *ctx, float aux_weight,
+                               float smoothing, os_tensor *count)
 {
     os_tensor *aux = NULL;
     os_tensor *logits = net->forward(net, os_batch_tensor(net, b), ctx, aux_weight > 0 ? &aux : NULL);
@@ -41,8 +26,46 @@ os_tensor *os_forward_loss(os_net *net, const os_batch *b, const os_forward_ctx 
         os_tensor_fill(w, aux_weight);
         loss = os_add(loss, os_scale_by(la, w));
     }
+    if (count)
+        os_accuracy_count(count, logits, b->y);
+    return loss;
+}
+
+os_tensor *os_forward_loss(os_net *net, const os_batch *b, const os_forward_ctx *ctx, float aux_weight,
+                           float smoothing, int *correct)
+{
+    os_tensor *count = NULL;
+    if (correct) {
+        int one = 1;
+        count = os_tensor_new_on(os_net_device(net), 1, &one);
+        os_tensor_fill(count, 0.0f);
+    }
+    os_tensor *loss = os_forward_loss_dev(net, b, ctx, aux_weight, smoothing, count);
     if (correct)
-        *correct = count_correct(logits, b->y);
+        *correct = (int)os_tensor_item(count);
+    return loss;
+}
+
+/* element i of a contiguous [n] tensor as a [1] view */
+static os_tensor *slot(os_tensor *t, int i)
+{
+    int one = 1;
+    return os_view_reshape(os_view_channels(os_view_reshape(t, 2, (int[]){1, (int)os_numel(t)}), i, 1), 1, &one);
+}
+
+/* forward; loss and correct count read together: the step's one host read */
+static os_tensor *loss_and_count(os_net *net, const os_batch *b, const os_forward_ctx *ctx, float aux_weight,
+                                 float smoothing, os_step_result *r)
+{
+    int two = 2;
+    os_tensor *stats = os_tensor_new_on(os_net_device(net), 1, &two);
+    os_tensor_fill(stats, 0.0f);
+    os_tensor *loss = os_forward_loss_dev(net, b, ctx, aux_weight, smoothing, slot(stats, 1));
+    os_tensor_copy(slot(stats, 0), loss);
+    float h[2];
+    os_tensor_to_host(stats, h);
+    r->loss = h[0];
+    r->correct = (int)h[1];
     return loss;
 }
 
@@ -52,8 +75,7 @@ os_step_result os_weight_step(os_net *net, os_optim *wopt, const os_batch *b, co
     os_step_result r;
     os_params_set_requires_grad(&net->arch, false);
     os_params_zero_grad(&net->weights);
-    os_tensor *loss = os_forward_loss(net, b, ctx, aux_weight, smoothing, &r.correct);
-    r.loss = os_tensor_item(loss);
+    os_tensor *loss = loss_and_count(net, b, ctx, aux_weight, smoothing, &r);
     if (!isfinite(r.loss)) { /* leave the weights as they were; the caller stops */
         os_step_reset();
         os_params_set_requires_grad(&net->arch, true);
@@ -61,7 +83,7 @@ os_step_result os_weight_step(os_net *net, os_optim *wopt, const os_batch *b, co
     }
     os_backward(loss);
     if (grad_clip > 0)
-        os_clip_grad_norm(&net->weights, grad_clip);
+        os_clip_grad_norm_dev(&net->weights, grad_clip);
     os_optim_step(wopt);
     os_step_reset();
     os_params_set_requires_grad(&net->arch, true);
@@ -72,8 +94,7 @@ os_step_result os_eval_batch(os_net *net, const os_batch *b, const os_forward_ct
 {
     os_step_result r;
     bool old = os_set_grad_enabled(false);
-    os_tensor *loss = os_forward_loss(net, b, ctx, 0.0f, 0.0f, &r.correct);
-    r.loss = os_tensor_item(loss);
+    loss_and_count(net, b, ctx, 0.0f, 0.0f, &r);
     os_step_reset();
     os_set_grad_enabled(old);
     return r;

@@ -25,8 +25,13 @@ os_tensor *os_batch_tensor(const os_net *net, const os_batch *b);
  * grad mode is on. */
 os_tensor *os_forward_loss(os_net *net, const os_batch *b, const os_forward_ctx *ctx, float aux_weight,
                            float smoothing, int *correct);
+/* The same with the count kept on the device: count [1] += correct
+ * predictions (count NULL: not counted). No host read. */
+os_tensor *os_forward_loss_dev(os_net *net, const os_batch *b, const os_forward_ctx *ctx, float aux_weight,
+                               float smoothing, os_tensor *count);
 /* One SGD step of the weights on b; the architecture parameters get no
- * gradient. A non-finite loss leaves the weights as they were. */
+ * gradient. A non-finite loss leaves the weights as they were. One host read
+ * (loss and correct count together, 8 bytes); clipping stays on the device. */
 os_step_result os_weight_step(os_net *net, os_optim *wopt, const os_batch *b, const os_forward_ctx *ctx,
                               float aux_weight, float smoothing, float grad_clip);
 /* Loss and accuracy without gradients (BN in eval mode unless ctx->training). */

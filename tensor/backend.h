@@ -61,6 +61,11 @@ const os_backend *os_backend_get(os_device dev);
  * library for dev (the CPU one, ops/cpu/), or NULL. The tensor layer names no
  * backend itself. */
 const os_backend *os_builtin_backend(os_device dev);
+/* Also from the ops layer: why OS_CUDA has no built-in backend (no CUDA in
+ * this build, or no GPU), NULL when it has one; and the CUDA emulation's
+ * table (ops/cuda/), NULL when the library was built without it. */
+const char *os_cuda_unavailable(void);
+const os_backend *os_cuda_emu_table(void);
 const char *os_kernel_name(int kernel); /* "conv2d_fwd" (the fn of kernels.def) */
 const char *os_device_name(os_device dev); /* "cpu", "cuda" */
 

@@ -245,3 +245,50 @@ Test(debug, every_strategy_on_every_space_as_on_cpu, .timeout = 300)
         for (int s = 0; s < os_space_count(); s++)
             strategy_on_debug(os_space_at(s), os_strategy_at(i));
 }
+
+/* ---- host reads per step: at most one small one (GDAS: one more per forward,
+ * whose candidates depend on the sample) ------------------------------------------ */
+/* max_reads reads of at most 8 bytes each, plus per_forward reads of one
+ * float per choice (GDAS's samples) */
+static void reads_per_step(const char *strategy, const void *opts, const os_arch *child, long max_reads,
+                           long per_forward)
+{
+    enum { STEPS = 2 };
+    rig d;
+    os_step_result r[STEPS + 1];
+    rig_open(&d, OS_CUDA, strategy, opts, child);
+    run(&d, 1, r); /* the first step makes the lazy buffers */
+    float x[2 * B * 64];
+    int32_t y[2 * B];
+    for (int s = 0; s < STEPS; s++) {
+        batches(s + 1, x, y);
+        os_batch tb = {x, y, B}, vb = {x + B * 64, y + B, B};
+        os_debug_counts_reset();
+        cr_assert_eq(os_trainer_step(&d.t, &tb, &vb, &r[s]), 0, "%s", os_last_error());
+        os_debug_counts c;
+        os_debug_counts_get(&c);
+        cr_expect(c.to_host <= max_reads + per_forward, "%s%s: %ld host reads in a step (at most %ld)",
+                  strategy ? strategy : "retrain", opts ? " (second order)" : "", c.to_host, max_reads + per_forward);
+        long max_bytes = 8 * max_reads + 4L * d.net.n_choices * per_forward;
+        cr_expect(c.to_host_bytes <= max_bytes, "%ld bytes read (at most %ld)", c.to_host_bytes, max_bytes);
+        cr_expect(c.kernels > 100, "the step ran on the debug device (%ld kernels)", c.kernels);
+        d.t.pr.global_step++;
+    }
+    rig_close(&d);
+}
+
+Test(debug, one_host_read_per_step)
+{
+    reads_per_step("darts", NULL, NULL, 1, 0);
+    const os_strategy *st = os_strategy_find("darts");
+    void *o = calloc(1, st->options_size + 1);
+    os_options_defaults(st->options, st->n_options, o);
+    cr_assert_eq(os_options_set(st->options, st->n_options, o, "unrolled", "1"), 0);
+    reads_per_step("darts", o, NULL, 1, 0);
+    free(o);
+    reads_per_step("gdas", NULL, NULL, 1, 2); /* the stats; the arch and weight forwards' samples */
+    os_arch child = {0};
+    cr_assert_eq(os_space_cifar_cell.parse("darts-v2", &child), 0);
+    reads_per_step(NULL, NULL, &child, 1, 0); /* auxiliary head, drop path, clipping */
+    os_arch_free(&child);
+}

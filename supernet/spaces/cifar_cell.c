@@ -148,18 +148,9 @@ static os_tensor *drop_path(darts_net *d, os_tensor *x, const os_forward_ctx *ct
     float p = ctx->drop_path;
     if (!ctx->training || p <= 0.0f)
         return x;
-    int N = x->shape[0];
-    long per = os_numel(x) / N;
-    float *h = os_step_alloc(sizeof(float) * (size_t)os_numel(x));
     uint64_t call = (uint64_t)d->drop_counter++;
-    for (int n = 0; n < N; n++) {
-        float keep = os_hash_uniform(ctx->step_seed ^ (call << 20), (uint64_t)n) >= p ? 1.0f / (1.0f - p) : 0.0f;
-        for (long i = 0; i < per; i++)
-            h[n * per + i] = keep;
-    }
-    os_tensor *mask = os_tensor_like(x);
-    os_tensor_from_host(mask, h);
-    return os_mul(x, mask);
+    /* per-sample keep / (1 - p), drawn on the device (DROPPATH_MASK) */
+    return os_mul(x, os_drop_path_mask(x, p, ctx->step_seed ^ (call << 20)));
 }
 
 static os_tensor *cell_forward(os_net *net, darts_net *d, cell *c, os_tensor *s0, os_tensor *s1,
