@@ -109,6 +109,7 @@ $(BUILD)/obj/ops/cuda/cuda_backend.cu.o: ops/cuda/cuda_backend.cu $(BUILD)/cflag
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS_ALL) -MMD -MP -c $< -o $@
 $(BUILD)/obj/ops/backends.o: private CFLAGS += -DOS_HAVE_CUDA=1
+$(BUILD)/obj/tests/test_cuda_faults.o: private CFLAGS += -DOS_HAVE_CUDA=1
 endif
 
 $(BUILD)/liboneshot.a: $(LIB_OBJ)

@@ -129,8 +129,8 @@ static void os_cu_ws_free(void *p) { cud_free(p); }
 #define OS_KERNEL(name, fn, doc)               \
     static void os_cud_##fn(const os_kargs *a) \
     {                                          \
-        os_cu_init();                          \
         os_cu_cur_op = #name;                  \
+        os_cu_init();                          \
         os_cu_scratch_reset();                 \
         os_cuk_##fn(a);                        \
         os_cu_cur_op = "memory";               \
