@@ -2,8 +2,9 @@
 # scripts/gpu_check.sh — the one prepared GPU check of the CUDA backend
 # (issue #13), under 10 minutes on an H200. It builds the library with nvcc
 # against Debian packages unpacked into a private prefix, runs the
-# cross-backend suite and the supernet parity fixture on the real GPU
-# (tests/test_cuda_kernels.c, tests/test_cuda_parity.c), times the DARTS
+# cross-backend suite, the supernet parity fixture and the fault messages on
+# the real GPU (tests/test_cuda_kernels.c, test_cuda_parity.c,
+# test_cuda_faults.c), times the DARTS
 # search step at paper settings (first and second order) and the DARTS_V2
 # retrain step with bench/bench_cuda_step.c, and times the PyTorch yardsticks
 # (torch_darts_step.py, torch_darts_child_step.py) on the same GPU.
@@ -109,7 +110,8 @@ BASE="-std=c11 -D_GNU_SOURCE -O3 -march=native -fopenmp -I. $INC"
 LIBS="$LDP -lopenblas -lcjson -lz -lm -fopenmp $CUDA_LIBS"
 build() {
     make -j"$NJ" BUILD=$B CUDA=1 NVCC="$NVCC" CUDA_HOME="$CUDA_HOME" CC="$CCMD" $B/liboneshot.a || return 1
-    cc $BASE tests/test_cuda_kernels.c tests/test_cuda_parity.c $B/liboneshot.a -o $B/cuda_tests $LIBS -lcriterion || return 1
+    cc $BASE -DOS_HAVE_CUDA=1 tests/test_cuda_kernels.c tests/test_cuda_parity.c tests/test_cuda_faults.c \
+        $B/liboneshot.a -o $B/cuda_tests $LIBS -lcriterion || return 1
     cc $BASE bench/bench_cuda_step.c $B/liboneshot.a -o $B/bench_cuda_step $LIBS || return 1
     LD_LIBRARY_PATH=$LIBP ldd $B/cuda_tests | grep -E "openblas|cjson|criterion|cublas|not found"
 }
