@@ -67,13 +67,22 @@ os_tensor *os_param_new_on(os_device dev, const char *name, int ndim, const int 
 typedef struct os_params {
     os_tensor **t;
     int n, cap;
+    os_tensor *flat, *flat_grad; /* after os_params_flatten: the group's storage, else NULL */
 } os_params;
+/* Move the group into one flat buffer for the values and one for the
+ * gradients, on the parameters' (common) device; each t[i] and its grad
+ * become views into them (offsets 64-byte aligned, the padding zero), values
+ * and gradients kept. Then zeroing the gradients, clipping and an optimizer
+ * made afterwards take one launch for the whole group. Checkpoints still name
+ * each tensor. Adding a parameter afterwards is fatal; a second call does
+ * nothing. The flat buffers go with os_params_free_all. */
+void os_params_flatten(os_params *g);
 void os_params_add(os_params *g, os_tensor *t);
 void os_params_zero_grad(const os_params *g);
 void os_params_set_requires_grad(const os_params *g, bool on);
 long os_params_numel(const os_params *g);
 os_tensor *os_params_find(const os_params *g, const char *name);
-void os_params_release(os_params *g);      /* frees the list, not the tensors */
+void os_params_release(os_params *g);      /* frees the list (and a flattened group's storage), not the tensors */
 void os_params_free_all(os_params *g);     /* frees the tensors too */
 
 /* ---- gradient checking ---------------------------------------------------- */

@@ -20,6 +20,7 @@ struct os_optim {
     int n_params;
     int per_param;      /* state tensors per parameter: 0, 1 (SGD) or 2 (Adam) */
     os_tensor **state;  /* [n_params * per_param], param-major */
+    os_tensor *flat[2]; /* a flattened group: the state's flat buffers (state[] are views), else NULL */
     long steps;
 };
 
@@ -45,14 +46,31 @@ static os_optim *optim_new(opt_kind kind, const os_params *group, int per_param)
         if (!o->state)
             os_fatal("optim: out of host memory");
     }
+    for (int j = 0; group->flat && j < per_param; j++)
+        o->flat[j] = os_tensor_new_persistent(group->flat->device, 1, group->flat->shape);
     for (int i = 0; i < group->n; i++) {
         os_tensor *p = group->t[i];
         if (!p->grad)
             os_fatal("optim: parameter '%s' %s has no gradient buffer", p->name, os_shape_str(p));
         if (!os_is_contiguous(p))
             os_fatal("optim: parameter '%s' %s is not contiguous", p->name, os_shape_str(p));
-        for (int j = 0; j < per_param; j++)
-            o->state[i * per_param + j] = os_tensor_new_persistent(p->device, p->ndim, p->shape);
+        for (int j = 0; j < per_param; j++) {
+            if (!o->flat[j]) {
+                o->state[i * per_param + j] = os_tensor_new_persistent(p->device, p->ndim, p->shape);
+                continue;
+            }
+            /* a view at the parameter's offset in the group's flat buffer */
+            os_tensor *v = calloc(1, sizeof *v);
+            if (!v)
+                os_fatal("optim: out of host memory");
+            *v = *p;
+            v->data = o->flat[j]->data + (p->data - group->flat->data);
+            v->flags = OS_PERSISTENT; /* os_tensor_free: the header only */
+            v->grad = NULL;
+            v->node = NULL;
+            v->name[0] = 0;
+            o->state[i * per_param + j] = v;
+        }
     }
     return o;
 }
@@ -87,6 +105,8 @@ void os_optim_free(os_optim *o)
         return;
     for (int i = 0; i < o->n_params * o->per_param; i++)
         os_tensor_free(o->state[i]);
+    os_tensor_free(o->flat[0]);
+    os_tensor_free(o->flat[1]);
     free(o->state);
     free(o);
 }
@@ -103,10 +123,13 @@ void os_optim_step(os_optim *o)
             .weight_decay = o->sgd.weight_decay, .nesterov = o->sgd.nesterov,
             .first_step = o->steps == 0,
         };
-        for (int i = 0; i < g->n; i++) {
-            os_tensor *buf = o->per_param ? o->state[i] : NULL;
-            OS_RUN(SGD_STEP, &sp, g->t[i], g->t[i]->grad, buf);
-        }
+        if (o->per_param ? o->flat[0] != NULL : g->flat != NULL) /* one launch for the group */
+            OS_RUN(SGD_STEP, &sp, g->flat, g->flat_grad, o->flat[0]);
+        else
+            for (int i = 0; i < g->n; i++) {
+                os_tensor *buf = o->per_param ? o->state[i] : NULL;
+                OS_RUN(SGD_STEP, &sp, g->t[i], g->t[i]->grad, buf);
+            }
     } else {
         double t = (double)(o->steps + 1);
         os_adam_step_params ap = {
@@ -115,8 +138,11 @@ void os_optim_step(os_optim *o)
             .bias_corr1 = (float)(1.0 - pow(o->adam.beta1, t)),
             .bias_corr2 = (float)(1.0 - pow(o->adam.beta2, t)),
         };
-        for (int i = 0; i < g->n; i++)
-            OS_RUN(ADAM_STEP, &ap, g->t[i], g->t[i]->grad, o->state[2 * i], o->state[2 * i + 1]);
+        if (o->flat[0]) /* one launch for the group */
+            OS_RUN(ADAM_STEP, &ap, g->flat, g->flat_grad, o->flat[0], o->flat[1]);
+        else
+            for (int i = 0; i < g->n; i++)
+                OS_RUN(ADAM_STEP, &ap, g->t[i], g->t[i]->grad, o->state[2 * i], o->state[2 * i + 1]);
     }
     o->steps++;
 }
@@ -188,6 +214,12 @@ static os_tensor *scalar_on(os_device dev)
  * SUMSQ_ACC per tensor into one scalar); NULL when no parameter has one */
 static os_tensor *grad_sumsq(const os_params *group)
 {
+    if (group->flat_grad) { /* one launch for the group (the padding is zero) */
+        os_tensor *f = scalar_on(group->flat_grad->device);
+        os_tensor_fill(f, 0.0f);
+        OS_RUN(SUMSQ_ACC, NULL, f, group->flat_grad);
+        return f;
+    }
     os_tensor *s = NULL;
     for (int i = 0; i < group->n; i++) {
         os_tensor *gr = group->t[i]->grad;
@@ -204,6 +236,10 @@ static os_tensor *grad_sumsq(const os_params *group)
 
 static void clip_by(const os_params *group, float max_norm, os_tensor *s)
 {
+    if (group->flat_grad) {
+        OS_RUN(CLIP_SCALE, &max_norm, group->flat_grad, s);
+        return;
+    }
     for (int i = 0; i < group->n; i++)
         if (group->t[i]->grad)
             OS_RUN(CLIP_SCALE, &max_norm, group->t[i]->grad, s);

@@ -24,7 +24,10 @@
  * The optimizer keeps a pointer to the group: the group must outlive it and
  * must not gain or lose parameters (os_optim_step checks the count).
  * State tensors are persistent, on the parameters' devices, owned by the
- * optimizer. Updates run through the SGD_STEP / ADAM_STEP kernels.
+ * optimizer. Updates run through the SGD_STEP / ADAM_STEP kernels: one
+ * launch for the whole group when the group was flattened
+ * (os_params_flatten) before the optimizer was made (the state is then one
+ * flat buffer too, each state tensor a view of it), else one per parameter.
  *
  * Checkpoints: the state is a list of tensors with stable names
  *     "sgd.momentum.<param name>"                  (SGD with momentum != 0)

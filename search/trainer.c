@@ -32,6 +32,10 @@ int os_trainer_init(os_trainer *t, os_net *net, const os_space *space, const os_
         return os_error("%s: a search needs a supernet (this network has no choices)", net->space);
     if (!s->search && net->n_choices)
         return os_error("%s: a supernet is searched with a strategy, not retrained", net->space);
+    /* one flat buffer per group: the optimizers, zeroing and clipping take
+     * one launch each (autograd.h, os_params_flatten) */
+    os_params_flatten(&net->weights);
+    os_params_flatten(&net->arch);
     t->wopt = os_optim_sgd(&net->weights, &(os_sgd_config){.lr = s->lr, .momentum = s->momentum,
                                                             .weight_decay = s->weight_decay});
     t->lr = s->lr;

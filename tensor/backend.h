@@ -1,8 +1,9 @@
 /* tensor/backend.h — the one dispatch point through which every kernel runs.
  *
- * An op (ops/<op>.c) checks shapes, allocates its output, records itself on the
- * tape and then calls os_dispatch(OS_K_<KERNEL>, &args). The backend of the
- * first tensor's device runs the kernel. A backend is a table: memory
+ * An op (ops/<op>.c) checks shapes, allocates its output on its inputs'
+ * device, records itself on the tape and then calls
+ * os_dispatch(OS_K_<KERNEL>, &args). The backend of the operands' (one)
+ * device runs the kernel. A backend is a table: memory
  * functions plus one function pointer per kernel id. The kernel ids are listed
  * once, in ops/kernels.def; each backend fills the entries it supports
  * (ops/cpu/cpu_backend.c for the CPU). The ops layer hands the built-in

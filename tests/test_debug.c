@@ -292,3 +292,22 @@ Test(debug, one_host_read_per_step)
     reads_per_step(NULL, NULL, &child, 1, 0); /* auxiliary head, drop path, clipping */
     os_arch_free(&child);
 }
+
+/* a trainer's groups are flat: one optimizer launch per group and step */
+Test(debug, one_optimizer_launch_per_group)
+{
+    rig d;
+    os_step_result r[2];
+    rig_open(&d, OS_CUDA, "darts", NULL, NULL);
+    cr_assert(d.net.weights.flat && d.net.arch.flat);
+    run(&d, 1, r);
+    os_debug_counts_reset();
+    run(&d, 1, r + 1);
+    os_debug_counts c;
+    os_debug_counts_get(&c);
+    cr_expect_eq(c.kernel[OS_K_SGD_STEP], 1, "weights: %ld SGD launches in a step", c.kernel[OS_K_SGD_STEP]);
+    cr_expect_eq(c.kernel[OS_K_ADAM_STEP], 1, "alphas: %ld Adam launches in a step", c.kernel[OS_K_ADAM_STEP]);
+    cr_expect_eq(c.kernel[OS_K_CLIP_SCALE], 1);
+    cr_expect_eq(c.kernel[OS_K_SUMSQ_ACC], 1);
+    rig_close(&d);
+}
