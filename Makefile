@@ -26,6 +26,29 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-
 # What liboneshot needs; also Libs.private of oneshot.pc.
 # plot/: Graphviz (libgvc, libcgraph, libcdt) lays out cell graphs, cairo draws PNG and SVG.
 DEP_LIBS := -lopenblas -lstb -lcjson -lz -lgvc -lcgraph -lcdt -lcairo -lm -lpthread -fopenmp
+
+# The CUDA backend (ops/cuda/cuda_backend.cu): built when nvcc is found (PATH,
+# else /usr/local/cuda/bin/nvcc); `make CUDA=0` builds without it. sm_90
+# (H100/H200) plus PTX for later GPUs. cudart is linked statically and
+# cuBLAS from the toolkit (rpath), so the binary starts on machines without a
+# GPU or driver (--device cuda is then an error, the CPU runs). The CPU
+# emulation of the same kernels (ops/cuda/*.c) is always built.
+CUDA    ?= 1
+NVCC    ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+ifeq ($(CUDA),0)
+CUDA_ON :=
+else
+CUDA_ON := $(if $(NVCC),1)
+endif
+ifeq ($(CUDA_ON),1)
+CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(realpath $(NVCC))))
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lpthread -lstdc++
+DEP_LIBS  += $(CUDA_LIBS)
+NVFLAGS   ?= -O3
+NVFLAGS_ALL = -std=c++17 $(NVFLAGS) -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+            -Xcompiler -fPIC,-Wall,-Wextra,-Wshadow,-Wno-unused-parameter -Werror all-warnings \
+            -I. -DOS_HAVE_CUDA=1
+endif
 LDLIBS  += $(DEP_LIBS)
 
 ifeq ($(PORTABLE),1)
@@ -40,13 +63,16 @@ CFLAGS  += $(SAN_FLAGS)
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-# The library: every layer but the CLI (oneshot/main.c) and the CUDA backend
-# (ops/cuda/, later). Missing or empty folders are fine.
-LIB_SRC  := $(wildcard tensor/*.c autograd/*.c ops/*.c ops/cpu/*.c supernet/*.c \
+# The library: every layer but the CLI (oneshot/main.c); the CUDA backend's
+# nvcc part is added below when CUDA_ON. Missing or empty folders are fine.
+LIB_SRC  := $(wildcard tensor/*.c autograd/*.c ops/*.c ops/cpu/*.c ops/cuda/*.c supernet/*.c \
                        supernet/spaces/*.c datasets/*.c search/*.c api/*.c oneshot/*.c)
 LIB_SRC  += $(wildcard plot/*.c)
-LIB_SRC  := $(filter-out oneshot/main.c ops/cuda/%,$(LIB_SRC))
+LIB_SRC  := $(filter-out oneshot/main.c,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+ifeq ($(CUDA_ON),1)
+LIB_OBJ  += $(BUILD)/obj/ops/cuda/cuda_backend.cu.o
+endif
 LIB_SO   := $(BUILD)/liboneshot.so.$(VERSION)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
@@ -71,11 +97,20 @@ deps:
 # -fPIC, ...): $(BUILD)/cflags holds the last command line.
 $(BUILD)/cflags: FORCE
 	@mkdir -p $(BUILD)
-	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' > $@
+	@echo '$(CC) $(CFLAGS) CUDA=$(CUDA_ON)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) CUDA=$(CUDA_ON)' > $@
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# the CUDA backend: nvcc, only when CUDA_ON; ops/backends.c then returns it
+ifeq ($(CUDA_ON),1)
+$(BUILD)/obj/ops/cuda/cuda_backend.cu.o: ops/cuda/cuda_backend.cu $(BUILD)/cflags
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS_ALL) -MMD -MP -c $< -o $@
+$(BUILD)/obj/ops/backends.o: private CFLAGS += -DOS_HAVE_CUDA=1
+$(BUILD)/obj/tests/test_cuda_faults.o: private CFLAGS += -DOS_HAVE_CUDA=1
+endif
 
 # Inside the project (the command, tests, bench) everything links the
 # internal archive: every object, every os_* symbol.
