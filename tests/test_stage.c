@@ -199,6 +199,21 @@ Test(stage, darts_on_plain_emu_as_without_staging)
     staged_as_unstaged("darts", 0);
 }
 
+/* on a GPU (scripts/gpu_check.sh): the copy stream, its events and pinned
+ * memory for real; the kernels are deterministic, so bit for bit again */
+#if defined(OS_HAVE_CUDA) && OS_HAVE_CUDA
+Test(stage, real_gpu_staged_as_unstaged)
+{
+    if (!os_cuda_backend.available()) {
+        cr_log_info("no GPU in this process: the real copy stream is checked by scripts/gpu_check.sh");
+        return;
+    }
+    os_backend_register(OS_CUDA, NULL); /* the built-in table: the real backend */
+    staged_as_unstaged("darts", 0);
+    staged_as_unstaged(NULL, 0);
+}
+#endif
+
 Test(stage, darts_and_retrain_on_debug_cpu_as_on_the_cpu)
 {
     tu_cuda_debug_cpu();
