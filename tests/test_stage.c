@@ -68,6 +68,8 @@ typedef struct {
     int evals;
 } rig;
 
+static int limit_steps; /* os_train_settings.limit_steps of the rigs */
+
 /* a search (strategy) or a DARTS_V2 retrain (NULL) with auxiliary head and
  * drop path, its net on dev */
 static void rig_open(rig *g, os_device dev, const char *strategy, int no_stage)
@@ -83,7 +85,7 @@ static void rig_open(rig *g, os_device dev, const char *strategy, int no_stage)
     os_train_settings ts = {.search = strategy != NULL, .epochs = 2, .batch = B, .seed = 9, .lr = 0.05f,
                             .lr_min = 0.001f, .momentum = 0.9f, .weight_decay = 3e-4f, .grad_clip = 5.0f,
                             .auxiliary_weight = strategy ? 0.0f : 0.4f, .drop_path = strategy ? 0.0f : 0.2f,
-                            .no_stage = no_stage};
+                            .limit_steps = limit_steps, .no_stage = no_stage};
     const os_strategy *st = strategy ? os_strategy_find(strategy) : NULL;
     cr_assert_eq(os_trainer_init(&g->t, &g->net, sp, &ts, st, NULL), 0, "%s", os_last_error());
     os_set_default_device(OS_CPU);
@@ -219,6 +221,25 @@ Test(stage, darts_and_retrain_on_debug_cpu_as_on_the_cpu)
     tu_cuda_debug_cpu();
     staged_as_unstaged("darts", 1);
     staged_as_unstaged(NULL, 1);
+}
+
+/* every strategy: two epochs of two steps and the evaluations, staged and not */
+Test(stage, every_strategy_on_debug_emu_as_without_staging, .timeout = 300)
+{
+    tu_cuda_debug(&os_cuda_emu_backend);
+    limit_steps = 2;
+    for (int i = 0; i < os_strategy_count(); i++) {
+        static rig r[2];
+        const char *name = os_strategy_at(i)->name;
+        for (int k = 0; k < 2; k++) {
+            rig_open(&r[k], OS_CUDA, name, k);
+            rig_train(&r[k]);
+        }
+        cr_expect_eq(r[0].steps, 4, "%s", name);
+        same_run(&r[0], &r[1], name);
+        rig_close(&r[0]);
+        rig_close(&r[1]);
+    }
 }
 
 /* each batch is read from its loader once and uploaded once (images and
