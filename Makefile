@@ -110,6 +110,7 @@ $(BUILD)/obj/ops/cuda/cuda_backend.cu.o: ops/cuda/cuda_backend.cu $(BUILD)/cflag
 	$(NVCC) $(NVFLAGS_ALL) -MMD -MP -c $< -o $@
 $(BUILD)/obj/ops/backends.o: private CFLAGS += -DOS_HAVE_CUDA=1
 $(BUILD)/obj/tests/test_cuda_faults.o: private CFLAGS += -DOS_HAVE_CUDA=1
+$(BUILD)/obj/tests/test_stage.o: private CFLAGS += -DOS_HAVE_CUDA=1
 endif
 
 # Inside the project (the command, tests, bench) everything links the

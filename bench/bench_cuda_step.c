@@ -8,12 +8,21 @@
  * (the device synchronised before the clock is read), images/s and the
  * device's step arena high-water mark.
  *
+ * --loader 1|2: the weight batches come from a loader over random 8-bit
+ * images (4 batches an epoch; crop 4 and flip, as the paper's), as the
+ * trainer reads them: 1 staged through pinned memory, the next batch's copy
+ * overlapping this step (search/stage.h); 2 copied from the loader's
+ * pageable buffer where used. 0 (the default): one fixed batch, no loader.
+ * Search's validation batch stays the fixed one.
+ *
  *   build/bench/bench_cuda_step [--device cpu|cuda|cuda-emu] [--mode search|retrain]
  *       [--unrolled 0|1] [--batch N] [--cells L] [--C C] [--size S] [--steps N] [--warmup N]
+ *       [--loader 0|1|2]
  * Paper settings: search --batch 64 --cells 8 --C 16 --size 32; retrain
  * --batch 96 --cells 20 --C 36 --size 32. With no flags (make bench) it runs a
  * small search on the CUDA emulation. --device cuda on a machine without a
  * GPU (or a build without nvcc) is an error, exit 1. */
+#include "search/stage.h"
 #include "search/strategy.h"
 #include "search/step.h"
 #include "supernet/arch.h"
@@ -44,7 +53,7 @@ static void sync_dev(os_device dev)
 int main(int argc, char **argv)
 {
     const char *device = "cuda-emu", *mode = "search";
-    int batch = 8, cells = 5, C = 8, size = 16, steps = 2, warmup = 1, unrolled = 0;
+    int batch = 8, cells = 5, C = 8, size = 16, steps = 2, warmup = 1, unrolled = 0, loader = 0;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) {
             fprintf(stderr, "bench_cuda_step: %s needs a value\n", argv[i]);
@@ -60,6 +69,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--steps")) steps = atoi(v);
         else if (!strcmp(argv[i], "--warmup")) warmup = atoi(v);
         else if (!strcmp(argv[i], "--unrolled")) unrolled = atoi(v);
+        else if (!strcmp(argv[i], "--loader")) loader = atoi(v);
         else {
             fprintf(stderr, "bench_cuda_step: unknown flag %s\n", argv[i]);
             return 2;
@@ -70,8 +80,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cuda_step: --mode must be search or retrain, not '%s'\n", mode);
         return 2;
     }
-    if (batch < 1 || cells < 3 || C < 1 || size < 8 || steps < 1 || warmup < 0) {
-        fprintf(stderr, "bench_cuda_step: need --batch >= 1, --cells >= 3, --C >= 1, --size >= 8, --steps >= 1\n");
+    if (batch < 1 || cells < 3 || C < 1 || size < 8 || steps < 1 || warmup < 0 || loader < 0 || loader > 2) {
+        fprintf(stderr, "bench_cuda_step: need --batch >= 1, --cells >= 3, --C >= 1, --size >= 8, --steps >= 1, "
+                        "--loader 0, 1 or 2\n");
         return 2;
     }
     os_device dev = OS_CUDA;
@@ -131,13 +142,45 @@ int main(int argc, char **argv)
         x[i] = os_rng_normal(&r);
     for (int i = 0; i < 2 * batch; i++)
         y[i] = (int32_t)os_rng_below(&r, 10);
-    os_batch tb = {x, y, batch}, vb = {x + img * batch, y + batch, batch};
+    os_batch tb = {.x = x, .y = y, .n = batch}, vb = {.x = x + img * batch, .y = y + batch, .n = batch};
+    /* --loader: 4 batches of random 8-bit images, augmented as the paper's */
+    enum { BPE = 4 };
+    os_dataset ds = {.n = BPE * batch, .c = 3, .h = size, .w = size, .num_classes = 10};
+    os_loader *ld = NULL;
+    os_stage *sg = NULL;
+    if (loader) {
+        ds.pixels = malloc(img * (size_t)ds.n);
+        ds.labels = malloc(sizeof(int32_t) * (size_t)ds.n);
+        if (!ds.pixels || !ds.labels) {
+            fprintf(stderr, "bench_cuda_step: out of memory for %d images\n", ds.n);
+            return 1;
+        }
+        for (size_t i = 0; i < img * (size_t)ds.n; i++)
+            ds.pixels[i] = (uint8_t)os_rng_below(&r, 256);
+        for (int i = 0; i < ds.n; i++)
+            ds.labels[i] = (int32_t)os_rng_below(&r, 10);
+        float mean[3] = {0.5f, 0.5f, 0.5f}, sd[3] = {0.29f, 0.29f, 0.29f};
+        ld = os_loader_new(&ds, NULL, ds.n, &(os_loader_opts){.batch_size = batch, .shuffle = true,
+                                                              .drop_last = true, .seed = 1, .mean = mean, .std = sd,
+                                                              .crop_pad = 4, .flip = true, .prefetch = true});
+        if (loader == 1 && dev != OS_CPU)
+            sg = os_stage_new(dev, batch, 3, size, size, 10);
+    }
     double t = 0;
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
         if (s == warmup) {
             sync_dev(dev);
             t = now();
+        }
+        if (sg) { /* this step's batch (staged during the last one), then the next one's upload */
+            os_stage_load(sg, s & 1, 0, ld, s / BPE, s % BPE);
+            os_stage_load(sg, (s + 1) & 1, 0, ld, (s + 1) / BPE, (s + 1) % BPE);
+            tb = os_stage_batch(sg, s & 1, 0);
+        } else if (ld) {
+            if (os_loader_epoch(ld) != s / BPE || os_loader_batch(ld) != s % BPE)
+                os_loader_seek(ld, s / BPE, s % BPE);
+            tb = (os_batch){.x = x, .y = y, .n = os_loader_next(ld, x, y)};
         }
         os_step_result res;
         if (retrain) {
@@ -150,10 +193,16 @@ int main(int argc, char **argv)
     }
     sync_dev(dev);
     double dt = (now() - t) / steps;
-    printf("oneshot device=%s mode=%s%s batch=%d cells=%d C=%d size=%d\n", device, mode,
-           retrain ? "" : (unrolled ? " second-order" : " first-order"), batch, cells, C, size);
+    printf("oneshot device=%s mode=%s%s batch=%d cells=%d C=%d size=%d%s\n", device, mode,
+           retrain ? "" : (unrolled ? " second-order" : " first-order"), batch, cells, C, size,
+           loader == 1 ? " loader=staged" : loader == 2 ? " loader=copied" : "");
     printf("sec_per_step %.4f  images_per_sec %.1f  loss %.4f  arena_mb %.0f  weights %ld\n", dt, batch / dt, loss,
            os_step_high_water() / 1048576.0, os_params_numel(&net.weights));
+    os_stage_free(sg);
+    if (ld)
+        os_loader_free(ld);
+    free(ds.pixels);
+    free(ds.labels);
     if (st)
         darts->free(st);
     os_optim_free(wopt);

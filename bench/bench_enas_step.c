@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         x[i] = os_rng_normal(&r);
     for (int i = 0; i < batch; i++)
         y[i] = (int32_t)os_rng_below(&r, 10);
-    os_batch tb = {x, y, batch}, none = {0};
+    os_batch tb = {.x = x, .y = y, .n = batch}, none = {0};
 
     /* every step: the ENAS step (timed), then its child as a fixed supernet
      * path and as a retrain network (each timed on its second step: the

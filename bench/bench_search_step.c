@@ -70,7 +70,7 @@ int main(int argc, char **argv)
         x[i] = os_rng_normal(&r);
     for (int i = 0; i < 2 * batch; i++)
         y[i] = (int32_t)os_rng_below(&r, 10);
-    os_batch tb = {x, y, batch}, vb = {x + img * batch, y + batch, batch};
+    os_batch tb = {.x = x, .y = y, .n = batch}, vb = {.x = x + img * batch, .y = y + batch, .n = batch};
     double t = 0;
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {

@@ -166,6 +166,7 @@ os_loader *os_loader_new(const os_dataset *d, const int32_t *idx, int n, const o
  * next epoch. */
 int os_loader_next(os_loader *l, float *x, int32_t *y);
 int os_loader_batches_per_epoch(const os_loader *l);
+int os_loader_batch_size(const os_loader *l); /* the most images a batch has */
 /* The epoch and batch the next os_loader_next call returns. */
 int os_loader_epoch(const os_loader *l);
 int os_loader_batch(const os_loader *l);

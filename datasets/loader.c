@@ -217,6 +217,7 @@ int os_loader_next(os_loader *l, float *x, int32_t *y)
 }
 
 int os_loader_batches_per_epoch(const os_loader *l) { return l->bpe; }
+int os_loader_batch_size(const os_loader *l) { return l->o.batch_size; }
 int os_loader_epoch(const os_loader *l) { return l->epoch; }
 int os_loader_batch(const os_loader *l) { return l->batch; }
 

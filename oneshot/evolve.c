@@ -92,7 +92,7 @@ static int source_batch(void *arg, int i, os_batch *b)
     int n = os_loader_next(s->l, s->x, s->y);
     if (n <= 0)
         return 0;
-    *b = (os_batch){s->x, s->y, n};
+    *b = (os_batch){.x = s->x, .y = s->y, .n = n};
     return 1;
 }
 

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,125 @@ static void dbg_memset(void *p, int byte, size_t bytes)
     leave();
 }
 
+/* ---- staging memory and uploads ----------------------------------------------------
+ * Staging memory is host memory (the inner table's, outside the poisoned
+ * region). An upload is recorded with a checksum of its source and copied
+ * only at the slot's upload_wait or upload_done, the latest a real copy
+ * stream could finish (sync waits for the kernels only, as
+ * cudaStreamSynchronize of the kernel stream does). So a kernel that reads
+ * the destination without upload_wait sees the old (at first poisoned)
+ * bytes. The record stays until upload_done, the host's wait: a source
+ * written before it (found at that slot's next upload, wait or done) is a
+ * fatal error naming the slot, where a GPU might have copied torn data. */
+#define MAX_PENDING 16
+typedef struct {
+    void *dst;
+    const void *src;
+    size_t bytes;
+    uint64_t sum;
+    bool copied;
+} pending_upload;
+static pending_upload pending[OS_UPLOAD_SLOTS][MAX_PENDING];
+static int n_pending[OS_UPLOAD_SLOTS];
+
+static uint64_t checksum(const void *p, size_t bytes)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < bytes; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static void check_slot(const char *call, int slot)
+{
+    if (slot < 0 || slot >= OS_UPLOAD_SLOTS)
+        os_fatal("debug backend: %s: upload slot %d outside 0..%d", call, slot, OS_UPLOAD_SLOTS - 1);
+}
+
+/* the slot's recorded sources are as they were at their upload (mu held) */
+static void check_sources(const char *call, int slot)
+{
+    for (int i = 0; i < n_pending[slot]; i++) {
+        pending_upload *u = &pending[slot][i];
+        if (checksum(u->src, u->bytes) != u->sum) {
+            size_t bytes = u->bytes;
+            n_pending[slot] = 0; /* reported once */
+            pthread_mutex_unlock(&mu);
+            os_fatal("debug backend: %s: the host source of an upload in slot %d (%zu bytes) was written before "
+                     "upload_done: wait for upload_done before refilling a staging buffer", call, slot, bytes);
+        }
+    }
+}
+
+static void *dbg_alloc_host(size_t bytes)
+{
+    if (inner->alloc_host)
+        return inner->alloc_host(bytes);
+    void *p = aligned_alloc(64, ((bytes ? bytes : 1) + 63) & ~(size_t)63);
+    if (!p)
+        os_fatal("debug backend: alloc_host: out of host memory for a staging buffer of %zu bytes", bytes);
+    return p;
+}
+
+static void dbg_free_host(void *p) { (inner->free_host ? inner->free_host : free)(p); }
+
+static void dbg_upload(void *dst, const void *src, size_t bytes, int slot)
+{
+    check_slot("upload", slot);
+    pthread_mutex_lock(&mu);
+    check_sources("upload", slot);
+    if (n_pending[slot] == MAX_PENDING) {
+        pthread_mutex_unlock(&mu);
+        os_fatal("debug backend: upload: more than %d uploads in slot %d without an upload_done", MAX_PENDING,
+                 slot);
+    }
+    pending[slot][n_pending[slot]++] = (pending_upload){dst, src, bytes, checksum(src, bytes), false};
+    counts.from_host++;
+    counts.uploads++;
+    pthread_mutex_unlock(&mu);
+}
+
+/* the slot's copies not made yet, in the order they were queued; done:
+ * the records end (the host may write the sources again) */
+static void land_slot(const char *call, int slot, bool done)
+{
+    pthread_mutex_lock(&mu);
+    check_sources(call, slot);
+    enter();
+    pthread_mutex_unlock(&mu); /* enter() holds it (recursive) until leave() */
+    for (int i = 0; i < n_pending[slot]; i++) {
+        pending_upload *u = &pending[slot][i];
+        if (u->copied)
+            continue;
+        open_range(u->dst, u->bytes);
+        if (inner->upload) {
+            inner->upload(u->dst, u->src, u->bytes, slot);
+            inner->upload_done(slot);
+        } else {
+            inner->copy_from_host(u->dst, u->src, u->bytes);
+        }
+        u->copied = true;
+    }
+    if (done)
+        n_pending[slot] = 0;
+    leave();
+}
+
+static void dbg_upload_wait(int slot)
+{
+    check_slot("upload_wait", slot);
+    land_slot("upload_wait", slot, false);
+    if (inner->upload_wait)
+        inner->upload_wait(slot);
+}
+
+static void dbg_upload_done(int slot)
+{
+    check_slot("upload_done", slot);
+    land_slot("upload_done", slot, true);
+}
+
 static void dbg_sync(void)
 {
     if (!inner->sync)
@@ -367,6 +487,11 @@ const os_backend *os_debug_backend_wrap(const os_backend *in)
         .copy_device = dbg_copy_device,
         .copy_to_host_async = dbg_to_host_async,
         .copy_from_host_async = dbg_from_host_async,
+        .alloc_host = dbg_alloc_host,
+        .free_host = dbg_free_host,
+        .upload = dbg_upload,
+        .upload_wait = dbg_upload_wait,
+        .upload_done = dbg_upload_done,
         .supports = dbg_supports,
         .available = dbg_available,
     };

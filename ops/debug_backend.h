@@ -21,6 +21,10 @@
  * Backend calls may come from several host threads: a lock serialises them
  * (a debug device is for checking, not for speed).
  *
+ * Uploads of staged batches (upload, tensor/backend.h) are deferred to the
+ * slot's upload_wait / upload_done, and their host source must not change
+ * until then (a fatal error otherwise): see ops/debug_backend.c.
+ *
  * Counters (os_debug_counts) count the calls made through the table since the
  * last os_debug_counts_reset(): the tests bound the host reads of a step. */
 #ifndef OS_DEBUG_BACKEND_H
@@ -35,7 +39,8 @@ typedef struct {
     long kernel[OS_K_COUNT];
     long to_host;          /* copy_to_host + copy_to_host_async calls */
     long to_host_bytes;
-    long from_host;        /* copy_from_host + copy_from_host_async calls */
+    long from_host;        /* copy_from_host + copy_from_host_async + upload calls */
+    long uploads;          /* upload calls (staged batches, deferred to the slot's wait) */
     long allocs, frees;
     long live_bytes;       /* allocated and not freed (page-rounded) */
 } os_debug_counts;

@@ -116,11 +116,17 @@ os_tensor *os_softmax(os_tensor *x, int dim);
 os_tensor *os_log_softmax(os_tensor *x, int dim);
 /* logits [N,K], labels[N] in [0,K): mean cross-entropy, optional label smoothing. */
 os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoothing);
+/* The same with the labels already on the logits' device (device int32 [N],
+ * e.g. a staged batch's, search/stage.h): no host check and no copy; the
+ * caller checked that they lie in [0,K). */
+os_tensor *os_cross_entropy_dev(os_tensor *logits, const int32_t *dev_labels, float smoothing);
 
 /* ---- device helpers (no tape) ---------------------------------------------- */
 /* count [1] += number of rows of logits [N,K] whose argmax (the first on
  * ties) is labels[n] (host labels, copied): the accuracy, on the device. */
 void os_accuracy_count(os_tensor *count, os_tensor *logits, const int32_t *labels);
+/* The same with device labels (as os_cross_entropy_dev). */
+void os_accuracy_count_dev(os_tensor *count, os_tensor *logits, const int32_t *dev_labels);
 /* host int32[n] copied to a step buffer on dev (labels, indices for kernels) */
 const int32_t *os_int32_to_device(os_device dev, int n, const int32_t *host);
 /* a tensor shaped like x: every element of sample n is 1/(1-p) when

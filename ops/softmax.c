@@ -50,26 +50,28 @@ static void xent_backward(os_node *n)
         OS_RUN(XENT_BWD, n->params, g, n->out->grad, n->saved[0]);
 }
 
-os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoothing)
+/* logits [N,K] checked; labels: host (copied to the device after the range check) or device */
+static os_tensor *xent_op(os_tensor *logits, const int32_t *labels, bool on_device, float smoothing)
 {
+    const char *name = on_device ? "cross_entropy_dev" : "cross_entropy";
     if (!logits || logits->ndim != 2)
-        os_fatal("cross_entropy: logits %s must be [N,K]", os_shape_str(logits));
+        os_fatal("%s: logits %s must be [N,K]", name, os_shape_str(logits));
     int N = logits->shape[0], K = logits->shape[1];
     if (K < 1)
-        os_fatal("cross_entropy: logits %s has no classes", os_shape_str(logits));
+        os_fatal("%s: logits %s has no classes", name, os_shape_str(logits));
     if (N > 0 && !labels)
-        os_fatal("cross_entropy: labels are NULL (logits %s)", os_shape_str(logits));
+        os_fatal("%s: labels are NULL (logits %s)", name, os_shape_str(logits));
     if (!(smoothing >= 0.0f && smoothing <= 1.0f))
-        os_fatal("cross_entropy: smoothing %g outside [0, 1] (logits %s)", (double)smoothing,
-                 os_shape_str(logits));
-    for (int i = 0; i < N; i++)
-        if (labels[i] < 0 || labels[i] >= K)
-            os_fatal("cross_entropy: label %d at index %d out of range [0, K = %d) (logits %s)",
-                     (int)labels[i], i, K, os_shape_str(logits));
+        os_fatal("%s: smoothing %g outside [0, 1] (logits %s)", name, (double)smoothing, os_shape_str(logits));
+    if (!on_device)
+        for (int i = 0; i < N; i++)
+            if (labels[i] < 0 || labels[i] >= K)
+                os_fatal("cross_entropy: label %d at index %d out of range [0, K = %d) (logits %s)",
+                         (int)labels[i], i, K, os_shape_str(logits));
     os_count_op(0, 1, &logits);
     /* on the logits' device, for the step: the backward runs later */
-    os_xent_params p = {.labels = os_int32_to_device(logits->device, N, labels), .n = N, .k = K,
-                        .smoothing = smoothing};
+    os_xent_params p = {.labels = on_device ? labels : os_int32_to_device(logits->device, N, labels), .n = N,
+                        .k = K, .smoothing = smoothing};
     os_tensor *probs = os_tensor_like(logits);
     os_tensor *loss = os_tensor_new_on(logits->device, 1, (int[]){1});
     os_node *n = os_tape_record("cross_entropy", xent_backward, loss, 1, &logits, &p, sizeof p);
@@ -79,17 +81,38 @@ os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoo
     return loss;
 }
 
-/* ---- accuracy count: no gradient, no host read ------------------------------------ */
-void os_accuracy_count(os_tensor *count, os_tensor *logits, const int32_t *labels)
+os_tensor *os_cross_entropy(os_tensor *logits, const int32_t *labels, float smoothing)
 {
+    return xent_op(logits, labels, false, smoothing);
+}
+
+os_tensor *os_cross_entropy_dev(os_tensor *logits, const int32_t *dev_labels, float smoothing)
+{
+    return xent_op(logits, dev_labels, true, smoothing);
+}
+
+/* ---- accuracy count: no gradient, no host read ------------------------------------ */
+static void acc_op(os_tensor *count, os_tensor *logits, const int32_t *labels, bool on_device)
+{
+    const char *name = on_device ? "accuracy_count_dev" : "accuracy_count";
     if (!logits || logits->ndim != 2)
-        os_fatal("accuracy_count: logits %s must be [N,K]", os_shape_str(logits));
+        os_fatal("%s: logits %s must be [N,K]", name, os_shape_str(logits));
     if (!count || os_numel(count) != 1)
-        os_fatal("accuracy_count: count %s must have 1 element (logits %s)", os_shape_str(count),
-                 os_shape_str(logits));
+        os_fatal("%s: count %s must have 1 element (logits %s)", name, os_shape_str(count), os_shape_str(logits));
     int N = logits->shape[0], K = logits->shape[1];
     if (N > 0 && !labels)
-        os_fatal("accuracy_count: labels are NULL (logits %s)", os_shape_str(logits));
-    os_xent_params p = {.labels = os_int32_to_device(logits->device, N, labels), .n = N, .k = K};
+        os_fatal("%s: labels are NULL (logits %s)", name, os_shape_str(logits));
+    os_xent_params p = {.labels = on_device ? labels : os_int32_to_device(logits->device, N, labels), .n = N,
+                        .k = K};
     OS_RUN(ACC_COUNT, &p, count, os_op_contig(logits));
+}
+
+void os_accuracy_count(os_tensor *count, os_tensor *logits, const int32_t *labels)
+{
+    acc_op(count, logits, labels, false);
+}
+
+void os_accuracy_count_dev(os_tensor *count, os_tensor *logits, const int32_t *dev_labels)
+{
+    acc_op(count, logits, dev_labels, true);
 }

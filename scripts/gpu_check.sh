@@ -7,7 +7,9 @@
 # test_cuda_faults.c), times the DARTS
 # search step at paper settings (first and second order) and the DARTS_V2
 # retrain step with bench/bench_cuda_step.c, and times the PyTorch yardsticks
-# (torch_darts_step.py, torch_darts_child_step.py) on the same GPU.
+# (torch_darts_step.py, torch_darts_child_step.py) on the same GPU; last, the
+# retrain step fed by a loader, batches staged through pinned memory
+# (search/stage.h, tests/test_stage.c) against copied where used.
 #
 #   scripts/gpu_check.sh --prepare   here, with the network: apt-get download
 #                                    the .deb files into .debs/ and copy the
@@ -111,7 +113,7 @@ LIBS="$LDP -lopenblas -lcjson -lz -lm -fopenmp $CUDA_LIBS"
 build() {
     make -j"$NJ" BUILD=$B CUDA=1 NVCC="$NVCC" CUDA_HOME="$CUDA_HOME" CC="$CCMD" $B/liboneshot-internal.a || return 1
     cc $BASE -DOS_HAVE_CUDA=1 tests/test_cuda_kernels.c tests/test_cuda_parity.c tests/test_cuda_faults.c \
-        $B/liboneshot-internal.a -o $B/cuda_tests $LIBS -lcriterion || return 1
+        tests/test_stage.c $B/liboneshot-internal.a -o $B/cuda_tests $LIBS -lstb -lcriterion || return 1
     cc $BASE bench/bench_cuda_step.c $B/liboneshot-internal.a -o $B/bench_cuda_step $LIBS || return 1
     LD_LIBRARY_PATH=$LIBP ldd $B/cuda_tests | grep -E "openblas|cjson|criterion|cublas|not found"
 }
@@ -158,6 +160,14 @@ export -f torch_gpu
 step torch-search-1st-order 60 torch_gpu "$DEBS/torch_darts_step.py" --batch 64 --cells 8 --C 16 --size 32 --steps 3 --unrolled 0
 step torch-search-2nd-order 60 torch_gpu "$DEBS/torch_darts_step.py" --batch 64 --cells 8 --C 16 --size 32 --steps 3 --unrolled 1
 step torch-retrain-darts-v2 60 torch_gpu "$DEBS/torch_darts_child_step.py" --batch 96 --cells 20 --C 36 --size 32 --steps 3
+
+# ---- the staged loader (search/stage.h), last: what budget is left --------------------------------
+# batches from a loader: staged through pinned memory (the copy of the next
+# overlapping this step) against copied from pageable memory where used
+step retrain-loader-staged 60 $B/bench_cuda_step --device cuda --mode retrain --loader 1 \
+    --batch 96 --cells 20 --C 36 --size 32 --steps 6 --warmup 2
+step retrain-loader-copied 60 $B/bench_cuda_step --device cuda --mode retrain --loader 2 \
+    --batch 96 --cells 20 --C 36 --size 32 --steps 6 --warmup 2
 
 echo
 echo "gpu_check: done in $((SECONDS - START))s; tests exit $TESTS_RC"

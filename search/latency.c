@@ -109,9 +109,7 @@ static int calib_next(void *arg, int i, os_batch *b)
     calib *c = arg;
     if (i >= 4)
         return 0;
-    b->x = c->x; /* one batch: statistics, not learning */
-    b->y = NULL;
-    b->n = c->n;
+    *b = (os_batch){.x = c->x, .n = c->n}; /* one batch: statistics, not learning; no labels */
     return 1;
 }
 

@@ -584,7 +584,7 @@ int os_bn_recalibrate(os_net *net, os_batch_fn next, void *arg, int max_batches)
     bool old = os_set_grad_enabled(false);
     os_forward_ctx ctx = {.training = true};
     int used = 0;
-    os_batch b;
+    os_batch b = {0};
     while (used < max_batches && next(arg, used, &b)) {
         /* before the batch: mean 0, var 0 where the path's BNs are known,
          * var 1 on the first batch (a BN the path does not run keeps it) */
@@ -671,7 +671,7 @@ long os_path_evaluate(os_net *net, const os_arch *path, os_batch_fn recal, void 
     os_forward_ctx ev = {.training = false};
     double ls = 0;
     long correct = 0, seen = 0;
-    os_batch b;
+    os_batch b = {0};
     for (int i = 0; (n_val <= 0 || i < n_val) && val(val_arg, i, &b); i++) {
         os_step_result r = os_eval_batch(net, &b, &ev);
         ls += (double)r.loss * b.n;

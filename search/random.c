@@ -103,7 +103,7 @@ static int stash_batch(void *arg, int i, os_batch *b)
     if (i >= s->count)
         return 0;
     int at = (s->head + i) % s->cap;
-    *b = (os_batch){s->x[at], s->y[at], s->n[at]};
+    *b = (os_batch){.x = s->x[at], .y = s->y[at], .n = s->n[at]};
     return 1;
 }
 

@@ -2,15 +2,30 @@
 #include "search/step.h"
 #include "ops/ops.h"
 #include "tensor/arena.h"
+#include "tensor/backend.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 os_tensor *os_batch_tensor(const os_net *net, const os_batch *b)
 {
+    if (b->xd) {
+        if (b->xd->device != os_net_device(net) || b->xd->ndim != 4 || b->xd->shape[0] != b->n ||
+            b->xd->shape[1] != net->in_c || b->xd->shape[2] != net->in_h || b->xd->shape[3] != net->in_w)
+            os_fatal("batch_tensor: staged batch %s on %s, the net takes [%d,%d,%d,%d] on %s", os_shape_str(b->xd),
+                     os_device_name(b->xd->device), b->n, net->in_c, net->in_h, net->in_w,
+                     os_device_name(os_net_device(net)));
+        return b->xd;
+    }
     os_tensor *x = os_tensor_new4_on(os_net_device(net), b->n, net->in_c, net->in_h, net->in_w);
     os_tensor_from_host(x, b->x);
     return x;
+}
+
+/* cross-entropy with the batch's labels: the staged device copy, else the host's */
+static os_tensor *batch_xent(os_tensor *logits, const os_batch *b, float smoothing)
+{
+    return b->yd ? os_cross_entropy_dev(logits, b->yd, smoothing) : os_cross_entropy(logits, b->y, smoothing);
 }
 
 os_tensor *os_forward_loss_dev(os_net *net, const os_batch *b, const os_forward_ctx *ctx, float aux_weight,
@@ -18,15 +33,17 @@ os_tensor *os_forward_loss_dev(os_net *net, const os_batch *b, const os_forward_
 {
     os_tensor *aux = NULL;
     os_tensor *logits = net->forward(net, os_batch_tensor(net, b), ctx, aux_weight > 0 ? &aux : NULL);
-    os_tensor *loss = os_cross_entropy(logits, b->y, smoothing);
+    os_tensor *loss = batch_xent(logits, b, smoothing);
     if (aux) {
-        os_tensor *la = os_cross_entropy(aux, b->y, smoothing);
+        os_tensor *la = batch_xent(aux, b, smoothing);
         int one = 1;
         os_tensor *w = os_tensor_new_on(la->device, 1, &one);
         os_tensor_fill(w, aux_weight);
         loss = os_add(loss, os_scale_by(la, w));
     }
-    if (count)
+    if (count && b->yd)
+        os_accuracy_count_dev(count, logits, b->yd);
+    else if (count)
         os_accuracy_count(count, logits, b->y);
     return loss;
 }

@@ -11,6 +11,12 @@ typedef struct os_batch {
     const float *x;      /* n images, NCHW, the net's input shape */
     const int32_t *y;    /* n labels */
     int n;
+    /* A staged batch (search/stage.h) also has them on the net's device:
+     * xd [n, C, H, W] and yd (device int32 [n], in [0, classes)), used
+     * instead of copying x and y at each use. NULL (a batch made of host
+     * buffers only): x and y are copied to the device where used. */
+    os_tensor *xd;
+    const int32_t *yd;
 } os_batch;
 
 typedef struct os_step_result {
@@ -18,7 +24,8 @@ typedef struct os_step_result {
     int correct;         /* correct top-1 predictions */
 } os_step_result;
 
-/* The batch as a step tensor [n, C, H, W]. */
+/* The batch as a tensor [n, C, H, W] on the net's device: xd when staged,
+ * else a step tensor copied from x. */
 os_tensor *os_batch_tensor(const os_net *net, const os_batch *b);
 /* forward + cross-entropy (+ aux_weight * the auxiliary head's); counts
  * correct predictions into *correct when given; records on the tape when

@@ -1,6 +1,7 @@
 /* search/trainer.c — one training run: the epoch loop, evaluation, the
  * derived architecture, checkpoints (trainer.h). */
 #include "search/trainer.h"
+#include "search/stage.h"
 #include "tensor/arena.h"
 
 #include <cjson/cJSON.h>
@@ -67,6 +68,7 @@ void os_trainer_free(os_trainer *t)
         t->strategy->free(t->state);
     if (t->wopt)
         os_optim_free(t->wopt);
+    os_stage_free(t->stage);
     free(t->options);
     memset(t, 0, sizeof *t);
 }
@@ -105,6 +107,37 @@ int os_trainer_step(os_trainer *t, const os_batch *train, const os_batch *val, o
     return 0;
 }
 
+/* The stager for batches of `batch` images when the net is off the CPU (and
+ * staging is on), else NULL: the host path. */
+static os_stage *stager(os_trainer *t, int batch)
+{
+    os_net *net = t->net;
+    os_device dev = os_net_device(net);
+    if (dev == OS_CPU || t->set.no_stage)
+        return NULL;
+    if (!os_stage_fits(t->stage, dev, batch, net->in_c, net->in_h, net->in_w, net->num_classes)) {
+        os_stage_free(t->stage);
+        t->stage = os_stage_new(dev, batch, net->in_c, net->in_h, net->in_w, net->num_classes);
+    }
+    return t->stage;
+}
+
+/* Step `step`'s batches (training; validation when the strategy reads it)
+ * into slot step & 1, then step + 1's into the other slot, whose upload
+ * runs during this step. */
+static void stage_step(os_stage *st, os_run_data *d, int epoch, int step, int steps, int nbv, int val,
+                       os_batch *tb, os_batch *vb)
+{
+    for (int k = step; k <= step + 1 && k < steps; k++) {
+        os_stage_load(st, k & 1, 0, d->wl, epoch, k);
+        if (val)
+            os_stage_load(st, k & 1, 1, d->al, epoch * 1000 + k / nbv, k % nbv);
+    }
+    *tb = os_stage_batch(st, step & 1, 0);
+    if (val)
+        *vb = os_stage_batch(st, step & 1, 1);
+}
+
 int os_trainer_run_epoch(os_trainer *t, os_run_data *d, const os_epoch_hooks *h)
 {
     const os_train_settings *s = &t->set;
@@ -125,17 +158,25 @@ int os_trainer_run_epoch(os_trainer *t, os_run_data *d, const os_epoch_hooks *h)
     }
     int nbv = t->strategy ? os_loader_batches_per_epoch(d->al) : 1;
     size_t img = (size_t)d->train.c * d->train.h * d->train.w;
+    int val = t->strategy && t->strategy->uses_arch_split;
+    os_stage *st = stager(t, d->batch);
     double t_epoch = now() - pr->seconds;
     for (int step = first; step < steps; step++) {
         double t0 = now();
-        seek_to(d->wl, epoch, step);
-        int n = next_batch(d->wl, d->xb, d->yb);
-        os_batch tb = {d->xb, d->yb, n}, vb = {0};
-        if (t->strategy && t->strategy->uses_arch_split) {
-            seek_to(d->al, epoch * 1000 + step / nbv, step % nbv);
-            int m = next_batch(d->al, d->xb + img * (size_t)d->batch, d->yb + d->batch);
-            vb = (os_batch){d->xb + img * (size_t)d->batch, d->yb + d->batch, m};
+        os_batch tb = {0}, vb = {0};
+        if (st) {
+            stage_step(st, d, epoch, step, steps, nbv, val, &tb, &vb);
+        } else {
+            seek_to(d->wl, epoch, step);
+            int n = next_batch(d->wl, d->xb, d->yb);
+            tb = (os_batch){.x = d->xb, .y = d->yb, .n = n};
+            if (val) {
+                seek_to(d->al, epoch * 1000 + step / nbv, step % nbv);
+                int m = next_batch(d->al, d->xb + img * (size_t)d->batch, d->yb + d->batch);
+                vb = (os_batch){.x = d->xb + img * (size_t)d->batch, .y = d->yb + d->batch, .n = m};
+            }
         }
+        int n = tb.n;
         os_step_result r;
         if (os_trainer_step(t, &tb, &vb, &r))
             return -1;
@@ -184,15 +225,27 @@ void os_trainer_evaluate(os_trainer *t, os_loader *l, float *xb, int32_t *yb, in
     double ls = 0;
     long correct = 0, seen = 0;
     os_loader_seek(l, 0, 0);
-    int n, b = 0;
-    while ((n = os_loader_next(l, xb, yb)) > 0) {
-        os_batch bt = {xb, yb, n};
+    os_stage *st = stager(t, os_loader_batch_size(l));
+    int n, b = 0, slot = 0;
+    n = st ? os_stage_next(st, slot, 0, l) : os_loader_next(l, xb, yb);
+    while (n > 0) {
+        int last = max_batches > 0 && b + 1 >= max_batches;
+        os_batch bt = {.x = xb, .y = yb, .n = n};
+        if (st) { /* the next batch's upload runs during this one */
+            int nn = last ? 0 : os_stage_next(st, slot ^ 1, 0, l);
+            bt = os_stage_batch(st, slot, 0);
+            slot ^= 1;
+            n = nn;
+        }
         os_step_result r = os_eval_batch(t->net, &bt, &ctx);
-        ls += (double)r.loss * n;
+        ls += (double)r.loss * bt.n;
         correct += r.correct;
-        seen += n;
-        if (max_batches > 0 && ++b >= max_batches)
+        seen += bt.n;
+        if (last)
             break;
+        b++;
+        if (!st)
+            n = os_loader_next(l, xb, yb);
     }
     *loss = seen ? ls / seen : NAN;
     *acc = seen ? (double)correct / seen : NAN;

@@ -31,6 +31,8 @@ typedef struct os_train_settings {
     float lr, lr_min, momentum, weight_decay, grad_clip, label_smoothing;
     float auxiliary_weight, drop_path; /* children of spaces with those features */
     int limit_steps;            /* at most this many steps an epoch (0 = all) */
+    int no_stage;               /* a net off the CPU: 1 copies each batch where it is used instead of
+                                   staging it (search/stage.h; for comparisons); the CPU never stages */
 } os_train_settings;
 
 /* Where a run stands (saved in checkpoints). */
@@ -52,6 +54,7 @@ typedef struct os_trainer {
     os_train_settings set;
     os_progress pr;
     float lr;                    /* this epoch's */
+    struct os_stage *stage;      /* a net off the CPU: batches staged through pinned memory (search/stage.h) */
 } os_trainer;
 
 /* One step, for progress reports. */

@@ -35,6 +35,9 @@ typedef struct os_kargs {
 
 typedef void (*os_kernel_fn)(const os_kargs *a);
 
+/* upload slots of a backend (upload, upload_wait, upload_done) */
+#define OS_UPLOAD_SLOTS 4
+
 typedef struct os_backend {
     const char *name;
     void *(*alloc)(size_t bytes);          /* device memory, 64-byte aligned */
@@ -48,6 +51,26 @@ typedef struct os_backend {
     void (*copy_device)(void *dst, const void *src, size_t bytes);
     void (*copy_to_host_async)(void *dst, const void *src, size_t bytes);
     void (*copy_from_host_async)(void *dst, const void *src, size_t bytes);
+    /* Host staging memory and uploads that overlap compute (the batch
+     * stager, search/stage.h). alloc_host: host memory the device copies
+     * from asynchronously (CUDA: pinned, cudaHostAlloc; host backends:
+     * 64-byte aligned malloc); never NULL: a failure is os_fatal naming the
+     * call and the size. upload: copy bytes from src (host memory of
+     * alloc_host) to dst (device) on a copy queue that runs beside the
+     * kernels, after the kernels queued so far are done with dst, and mark
+     * the end in upload slot `slot` (0 <= slot < OS_UPLOAD_SLOTS).
+     * upload_wait: kernels queued after it start once the slot's uploads are
+     * done (CUDA: cudaStreamWaitEvent, no host block). upload_done: the host
+     * waits until the slot's uploads have read their sources, so that it can
+     * write them again (CUDA: cudaEventSynchronize). Host backends copy at
+     * once; the debug device (ops/debug_backend.h) defers its copies to the
+     * slot's wait or done, to catch a missing wait and a source written
+     * while its upload is pending. */
+    void *(*alloc_host)(size_t bytes);
+    void (*free_host)(void *p);
+    void (*upload)(void *dst, const void *src, size_t bytes, int slot);
+    void (*upload_wait)(int slot);
+    void (*upload_done)(int slot);
     bool (*supports)(int kernel);
     int (*available)(void); /* 1 when the device can be used in this process */
     os_kernel_fn kernels[OS_K_COUNT];

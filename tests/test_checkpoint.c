@@ -52,7 +52,7 @@ static void rig_steps(rig *g, int n)
             x[i] = os_rng_normal(&r);
         for (int i = 0; i < 2 * B; i++)
             y[i] = (int32_t)os_rng_below(&r, CLASSES);
-        os_batch tb = {x, y, B}, vb = {x + B * 64, y + B, B};
+        os_batch tb = {.x = x, .y = y, .n = B}, vb = {.x = x + B * 64, .y = y + B, .n = B};
         os_step_result res;
         cr_assert_eq(os_trainer_step(&g->t, &tb, &vb, &res), 0, "%s", os_last_error());
         g->t.pr.global_step++;

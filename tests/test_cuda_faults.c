@@ -42,6 +42,35 @@ Test(cuda_faults, a_failed_call_names_the_kernel_and_the_call)
     TU_EXPECT_FATAL(os_cuda_backend.sync(), "cuda: ", "cudaStreamCreate");
 }
 
+/* staging (search/stage.h): pinned memory and the copy stream's calls fail
+ * through os_fatal naming the call */
+Test(cuda_faults, a_failed_staging_call_names_the_call)
+{
+    if (os_cuda_backend.available()) {
+        cr_log_info("a GPU is present: covered by out_of_pinned_memory_gives_the_size");
+        return;
+    }
+    TU_EXPECT_FATAL(os_cuda_backend.alloc_host(4096), "cuda: alloc_host: cudaHostAlloc of 4096 bytes failed");
+    char src[16] = {0};
+    TU_EXPECT_FATAL(os_cuda_backend.upload((void *)src, src, sizeof src, 0), "cuda: upload: ", "failed");
+    TU_EXPECT_FATAL(os_cuda_backend.upload_wait(0), "cuda: upload_wait: ", "failed");
+    TU_EXPECT_FATAL(os_cuda_backend.upload_done(1), "cuda: upload_done: ", "failed");
+    TU_EXPECT_FATAL(os_cuda_backend.upload(NULL, NULL, 0, OS_UPLOAD_SLOTS), "cuda: upload: upload slot 4 outside");
+}
+
+Test(cuda_faults, out_of_pinned_memory_gives_the_size)
+{
+    if (!os_cuda_backend.available()) {
+        cr_log_info("no GPU in this process: the pinned out-of-memory message is checked on a GPU run");
+        return;
+    }
+    size_t huge = (size_t)1 << 50; /* 1 PiB */
+    TU_EXPECT_FATAL(os_cuda_backend.alloc_host(huge), "cuda: alloc_host", "cudaHostAlloc", "1125899906842624 bytes");
+    void *p = os_cuda_backend.alloc_host(1024); /* pinned memory still works afterwards */
+    cr_expect_not_null(p);
+    os_cuda_backend.free_host(p);
+}
+
 Test(cuda_faults, out_of_memory_says_what_to_change)
 {
     if (!os_cuda_backend.available()) {

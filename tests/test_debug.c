@@ -122,7 +122,7 @@ static void run(rig *g, int steps, os_step_result *res)
         if (g->t.strategy)
             g->t.strategy->epoch_begin(g->t.state, s / 2, g->t.set.epochs);
         batches(s, x, y);
-        os_batch tb = {x, y, B}, vb = {x + B * 64, y + B, B};
+        os_batch tb = {.x = x, .y = y, .n = B}, vb = {.x = x + B * 64, .y = y + B, .n = B};
         cr_assert_eq(os_trainer_step(&g->t, &tb, &vb, &res[s]), 0, "%s", os_last_error());
         cr_assert(isfinite(res[s].loss));
         g->t.pr.global_step++;
@@ -215,7 +215,7 @@ static void strategy_on_debug(const os_space *sp, const os_strategy *st)
             t[d].pr.epoch = s / 2;
             st->epoch_begin(t[d].state, s / 2, 3);
             batches(s, x, y);
-            os_batch tb = {x, y, B}, vb = {x + B * 64, y + B, B};
+            os_batch tb = {.x = x, .y = y, .n = B}, vb = {.x = x + B * 64, .y = y + B, .n = B};
             os_step_result r;
             cr_assert_eq(os_trainer_step(&t[d], &tb, &vb, &r), 0, "%s/%s: %s", sp->name, st->name, os_last_error());
             loss[d][s] = r.loss;
@@ -262,7 +262,7 @@ static void reads_per_step(const char *strategy, const void *opts, const os_arch
     int32_t y[2 * B];
     for (int s = 0; s < STEPS; s++) {
         batches(s + 1, x, y);
-        os_batch tb = {x, y, B}, vb = {x + B * 64, y + B, B};
+        os_batch tb = {.x = x, .y = y, .n = B}, vb = {.x = x + B * 64, .y = y + B, .n = B};
         os_debug_counts_reset();
         cr_assert_eq(os_trainer_step(&d.t, &tb, &vb, &r[s]), 0, "%s", os_last_error());
         os_debug_counts c;

@@ -339,8 +339,8 @@ static void run_and_check_paths(os_net *net, const os_space *sp, int steps, unsi
         for (int i = 0; i < 2 * B; i++)
             y[i] = (int32_t)os_rng_below(&r, (uint32_t)net->num_classes);
         os_step_result res;
-        cr_assert_eq(st->step(s, &(os_batch){x, y, B}, &(os_batch){x + B * img, y + B, B}, &res), 0, "%s",
-                     os_last_error());
+        os_batch tb = {.x = x, .y = y, .n = B}, vb = {.x = x + B * img, .y = y + B, .n = B};
+        cr_assert_eq(st->step(s, &tb, &vb, &res), 0, "%s", os_last_error());
         cr_assert(isfinite(res.loss));
         os_arch_free(&a);
         cr_assert_eq(st->derive(s, &a), 0, "%s", os_last_error());
@@ -449,7 +449,8 @@ Test(enas, damaged_state_is_refused)
     float x[2 * 4 * 4] = {0};
     int32_t y[8] = {0};
     os_step_result r;
-    cr_expect_eq(st->step(s, &(os_batch){x, y, 4}, &(os_batch){x + 16, y + 4, 4}, &r), 0, "%s", os_last_error());
+    os_batch tb = {.x = x, .y = y, .n = 4}, vb = {.x = x + 16, .y = y + 4, .n = 4};
+    cr_expect_eq(st->step(s, &tb, &vb, &r), 0, "%s", os_last_error());
     st->free(s);
     os_optim_free(wopt);
     os_net_free(&net);

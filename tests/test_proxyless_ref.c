@@ -71,7 +71,7 @@ Test(proxyless_ref, two_path_step_matches_pytorch, .timeout = 60)
     const os_st_info *yi;
     int32_t *y = os_st_read_i32(wf, "y_val", &yi);
     cr_assert_not_null(y);
-    os_batch val = {x, y, 2};
+    os_batch val = {.x = x, .y = y, .n = 2};
 
     /* the table and the pairs */
     int n = net.n_choices, act[64], other[64];

@@ -129,7 +129,7 @@ static void run_steps(rig *g, int from, int to, float *losses)
             g->t.strategy->epoch_begin(g->t.state, s / 2, g->t.set.epochs);
         }
         batches(s, x, y);
-        os_batch tb = {x, y, B}, vb = {x + B * 64, y + B, B};
+        os_batch tb = {.x = x, .y = y, .n = B}, vb = {.x = x + B * 64, .y = y + B, .n = B};
         os_step_result r;
         cr_assert_eq(os_trainer_step(&g->t, &tb, &vb, &r), 0, "%s", os_last_error());
         cr_assert(isfinite(r.loss), "step %d: loss %g", s, r.loss);
@@ -193,7 +193,7 @@ Test(proxyless_strategy, gate_gradient_matches_finite_differences)
     float x[2 * B * 64];
     int32_t y[2 * B];
     batches(0, x, y);
-    os_batch vb = {x + B * 64, y + B, B};
+    os_batch vb = {.x = x + B * 64, .y = y + B, .n = B};
     int n = g.net.n_choices, act[64], other[64];
     cr_assert(n <= 64);
     pairs(&g.net, act, &other[0]);
@@ -303,7 +303,7 @@ static void alpha_formula_case(const char *space, const char *loss)
     float x[2 * B * 64];
     int32_t y[2 * B];
     batches(1, x, y);
-    os_batch vb = {x + B * 64, y + B, B};
+    os_batch vb = {.x = x + B * 64, .y = y + B, .n = B};
     int n = g.net.n_choices, act[64], other[64];
     cr_assert(n <= 64);
     pairs(&g.net, act, other);
@@ -371,7 +371,7 @@ Test(proxyless_strategy, adam_step_keeps_the_unsampled_probabilities)
     float x[2 * B * 64];
     int32_t y[2 * B];
     batches(2, x, y);
-    os_batch vb = {x + B * 64, y + B, B};
+    os_batch vb = {.x = x + B * 64, .y = y + B, .n = B};
     int n = g.net.n_choices, act[64], other[64];
     pairs(&g.net, act, other);
     static double before[64][OS_MAX_CANDIDATES], after[64][OS_MAX_CANDIDATES];
@@ -420,7 +420,7 @@ Test(proxyless_strategy, latency_loss_moves_to_cheaper_candidates)
     int32_t y[2 * B];
     for (int s = 0; s < 40; s++) {
         batches(s, x, y);
-        os_batch vb = {x + B * 64, y + B, B};
+        os_batch vb = {.x = x + B * 64, .y = y + B, .n = B};
         cr_assert(isfinite(os_proxyless_arch_step(g.t.state, &vb, NULL, NULL, 1)));
     }
     cJSON *m1 = cJSON_CreateObject();
@@ -657,7 +657,7 @@ Test(proxyless_strategy, input_and_subset_choices)
     const os_strategy *st = os_strategy_find("proxyless");
     float x[8] = {0.5f, -1.7f, 1.5f, 0.2f, -0.3f, 0.8f, -1.2f, 0.9f}; /* no sum of inputs at the relu kink */
     int32_t y[2] = {1, 0};
-    os_batch b = {x, y, 2};
+    os_batch b = {.x = x, .y = y, .n = 2};
 
     /* architecture steps: the gates, their gradients by finite differences, the formulas */
     for (int rep = 0; rep < 6; rep++) {

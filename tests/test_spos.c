@@ -521,7 +521,7 @@ static int mem_batch(void *arg, int i, os_batch *b)
     mem_batches *m = arg;
     if (i >= m->batches)
         return 0;
-    *b = (os_batch){m->x + (size_t)i * m->n * m->img, m->y + (size_t)i * m->n, m->n};
+    *b = (os_batch){.x = m->x + (size_t)i * m->n * m->img, .y = m->y + (size_t)i * m->n, .n = m->n};
     return 1;
 }
 
@@ -621,7 +621,7 @@ Test(spos, bn_recalibration_beats_the_running_statistics, .timeout = 240)
     for (int s = 0; s < 300; s++) {
         synth(&r, x, y, 32);
         os_step_result sr;
-        cr_assert_eq(os_trainer_step(&t, &(os_batch){x, y, 32}, NULL, &sr), 0);
+        cr_assert_eq(os_trainer_step(&t, &(os_batch){.x = x, .y = y, .n = 32}, NULL, &sr), 0);
         cr_assert(isfinite(sr.loss));
     }
     /* held-out validation and recalibration batches */
@@ -692,7 +692,8 @@ Test(spos, random_derive_is_deterministic_and_leaves_the_supernet_alone, .timeou
         for (int k = 0; k < 6; k++) {
             synth(&r, x, y, 16);
             os_step_result sr;
-            cr_assert_eq(os_trainer_step(&t, &(os_batch){x, y, 8}, &(os_batch){x + 8 * 64, y + 8, 8}, &sr), 0);
+            os_batch tb = {.x = x, .y = y, .n = 8}, vb = {.x = x + 8 * 64, .y = y + 8, .n = 8};
+            cr_assert_eq(os_trainer_step(&t, &tb, &vb, &sr), 0);
         }
         const os_params *B = &net.buffers;
         long nb = 0;

@@ -66,7 +66,7 @@ static void run_steps(rig *g, int from, int to, float *losses)
             g->t.strategy->epoch_begin(g->t.state, s / 2, g->t.set.epochs);
         }
         batches(s, x, y);
-        os_batch tb = {x, y, B}, vb = {x + B * 64, y + B, B};
+        os_batch tb = {.x = x, .y = y, .n = B}, vb = {.x = x + B * 64, .y = y + B, .n = B};
         os_step_result r;
         cr_assert_eq(os_trainer_step(&g->t, &tb, &vb, &r), 0, "%s", os_last_error());
         cr_assert(isfinite(r.loss), "step %d: loss %g", s, r.loss);
@@ -128,7 +128,7 @@ static void contract(const os_space *sp, const os_strategy *st)
     int32_t y[2 * B];
     batches(0, x, y);
     os_forward_ctx ev = {.training = false};
-    os_step_result er = os_eval_batch(&cn, &(os_batch){x, y, B}, &ev);
+    os_step_result er = os_eval_batch(&cn, &(os_batch){.x = x, .y = y, .n = B}, &ev);
     cr_expect(isfinite(er.loss));
     os_net_free(&cn);
     os_arch_free(&w);

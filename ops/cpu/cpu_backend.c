@@ -16,6 +16,26 @@ static void *cpu_alloc(size_t bytes)
 static void cpu_copy(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 static void cpu_memset(void *p, int byte, size_t bytes) { memset(p, byte, bytes); }
 static void cpu_sync(void) {}
+
+/* staging memory and uploads: the device is the host, so an upload is a
+ * memcpy and there is nothing to wait for */
+static void *cpu_alloc_host(size_t bytes)
+{
+    void *p = aligned_alloc(64, ((bytes ? bytes : 1) + 63) & ~(size_t)63);
+    if (!p)
+        os_fatal("cpu: alloc_host: out of host memory for a staging buffer of %zu bytes (%.1f MiB); try a "
+                 "smaller --batch", bytes, bytes / 1048576.0);
+    return p;
+}
+
+static void cpu_upload(void *dst, const void *src, size_t bytes, int slot)
+{
+    if (slot < 0 || slot >= OS_UPLOAD_SLOTS)
+        os_fatal("cpu: upload: slot %d outside 0..%d", slot, OS_UPLOAD_SLOTS - 1);
+    memcpy(dst, src, bytes);
+}
+
+static void cpu_upload_sync(int slot) { (void)slot; }
 static int cpu_available(void) { return 1; }
 /* every kernel of ops/kernels.def has a CPU version (the table below would
  * not link otherwise) */
@@ -32,6 +52,11 @@ const os_backend os_cpu_backend = {
     .copy_device = cpu_copy,
     .copy_to_host_async = cpu_copy,
     .copy_from_host_async = cpu_copy,
+    .alloc_host = cpu_alloc_host,
+    .free_host = free,
+    .upload = cpu_upload,
+    .upload_wait = cpu_upload_sync,
+    .upload_done = cpu_upload_sync,
     .supports = cpu_supports,
     .available = cpu_available,
     .kernels = {

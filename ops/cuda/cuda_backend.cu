@@ -10,6 +10,9 @@
  *               the arguments the drivers give (the emulation hands the same
  *               ones to cblas_sgemm(CblasColMajor, ...))
  *   os_cu_h2d   cudaMemcpyAsync on the stream
+ * Uploads of staged batches (upload, upload_wait, upload_done) run on a
+ * second, copy stream from pinned memory (cudaHostAlloc), ordered against
+ * the kernel stream by events, so that batch k+1 copies while step k runs.
  * Memory: cudaMalloc / cudaFree; copies and memset on the one stream
  * (created with the cuBLAS handle on first use); copies to the host wait for
  * the stream. Every CUDA and cuBLAS call is checked: a failure goes through
@@ -208,6 +211,101 @@ static void cud_memset(void *p, int byte, size_t bytes)
     os_cu_check(cudaMemsetAsync(p, byte, bytes, os_cu_stream), "cudaMemsetAsync");
 }
 
+/* ---- staging memory and uploads (search/stage.h) ------------------------------------ */
+/* A second stream for host-to-device copies beside the kernels, made on the
+ * first upload with an event pair per upload slot: fence (recorded on the
+ * kernel stream: the kernels queued so far; the copy stream waits for it
+ * before it overwrites device memory they may still read) and done
+ * (recorded on the copy stream after the slot's copies). */
+static cudaStream_t os_cu_copy_stream;
+static cudaEvent_t os_cu_fence[OS_UPLOAD_SLOTS], os_cu_done[OS_UPLOAD_SLOTS];
+static int os_cu_copy_ready;
+
+static void os_cu_copy_init(void)
+{
+    if (os_cu_copy_ready)
+        return;
+    os_cu_init();
+    os_cu_check(cudaStreamCreateWithFlags(&os_cu_copy_stream, cudaStreamNonBlocking),
+                "cudaStreamCreateWithFlags (copy stream)");
+    for (int i = 0; i < OS_UPLOAD_SLOTS; i++) {
+        os_cu_check(cudaEventCreateWithFlags(&os_cu_fence[i], cudaEventDisableTiming), "cudaEventCreateWithFlags");
+        os_cu_check(cudaEventCreateWithFlags(&os_cu_done[i], cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    }
+    os_cu_copy_ready = 1;
+}
+
+static void os_cu_check_slot(int slot)
+{
+    if (slot < 0 || slot >= OS_UPLOAD_SLOTS)
+        os_fatal("cuda: %s: upload slot %d outside 0..%d", os_cu_cur_op, slot, OS_UPLOAD_SLOTS - 1);
+}
+
+/* pinned (page-locked) host memory: the copy engine reads it while kernels run */
+static void *cud_alloc_host(size_t bytes)
+{
+    os_cu_cur_op = "alloc_host";
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError(); /* clear it */
+        os_fatal("cuda: alloc_host: out of pinned host memory: cudaHostAlloc of %zu bytes (%.1f MiB) failed; try "
+                 "a smaller --batch", bytes, bytes / 1048576.0);
+    }
+    if (e != cudaSuccess)
+        os_fatal("cuda: alloc_host: cudaHostAlloc of %zu bytes failed: %s (%s)", bytes, cudaGetErrorString(e),
+                 cudaGetErrorName(e));
+    os_cu_cur_op = "memory";
+    return p;
+}
+
+static void cud_free_host(void *p)
+{
+    if (!p)
+        return;
+    cudaError_t e = cudaFreeHost(p);
+    if (e == cudaErrorCudartUnloading)
+        return;
+    os_cu_cur_op = "free_host";
+    os_cu_check(e, "cudaFreeHost");
+    os_cu_cur_op = "memory";
+}
+
+/* shape: bytes from pinned src to device dst, on the copy stream, after the
+ * kernels queued so far; then the slot's done event */
+static void cud_upload(void *dst, const void *src, size_t bytes, int slot)
+{
+    os_cu_cur_op = "upload";
+    os_cu_check_slot(slot);
+    os_cu_copy_init();
+    os_cu_check(cudaEventRecord(os_cu_fence[slot], os_cu_stream), "cudaEventRecord (fence)");
+    os_cu_check(cudaStreamWaitEvent(os_cu_copy_stream, os_cu_fence[slot], 0), "cudaStreamWaitEvent (copy stream)");
+    os_cu_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, os_cu_copy_stream),
+                "cudaMemcpyAsync (upload)");
+    os_cu_check(cudaEventRecord(os_cu_done[slot], os_cu_copy_stream), "cudaEventRecord (upload)");
+    os_cu_cur_op = "memory";
+}
+
+/* the kernels queued from now on wait for the slot's uploads (no host block) */
+static void cud_upload_wait(int slot)
+{
+    os_cu_cur_op = "upload_wait";
+    os_cu_check_slot(slot);
+    os_cu_copy_init();
+    os_cu_check(cudaStreamWaitEvent(os_cu_stream, os_cu_done[slot], 0), "cudaStreamWaitEvent");
+    os_cu_cur_op = "memory";
+}
+
+/* the host waits until the slot's uploads have read their pinned sources */
+static void cud_upload_done(int slot)
+{
+    os_cu_cur_op = "upload_done";
+    os_cu_check_slot(slot);
+    os_cu_copy_init();
+    os_cu_check(cudaEventSynchronize(os_cu_done[slot]), "cudaEventSynchronize");
+    os_cu_cur_op = "memory";
+}
+
 /* 1 when this process sees a CUDA device; asked once, never fatal */
 static int cud_available(void)
 {
@@ -238,6 +336,11 @@ static os_backend os_cu_make_table(void)
     b.copy_device = cud_copy_device;
     b.copy_to_host_async = cud_copy_to_host_async;
     b.copy_from_host_async = cud_copy_from_host_async;
+    b.alloc_host = cud_alloc_host;
+    b.free_host = cud_free_host;
+    b.upload = cud_upload;
+    b.upload_wait = cud_upload_wait;
+    b.upload_done = cud_upload_done;
     b.supports = cud_supports;
     b.available = cud_available;
 #define OS_KERNEL(name, fn, doc) b.kernels[OS_K_##name] = os_cud_##fn;

@@ -67,6 +67,25 @@ static void emu_copy(void *dst, const void *src, size_t bytes) { memcpy(dst, src
 static void emu_memset(void *p, int byte, size_t bytes) { memset(p, byte, bytes); }
 static void emu_sync(void) {}
 static int emu_available(void) { return 1; }
+
+/* staging memory and uploads: host memory, copied at once */
+static void *emu_alloc_host(size_t bytes)
+{
+    void *p = aligned_alloc(64, ((bytes ? bytes : 1) + 63) & ~(size_t)63);
+    if (!p)
+        os_fatal("cuda-emu: alloc_host: out of host memory for a staging buffer of %zu bytes (%.1f MiB); try a "
+                 "smaller --batch", bytes, bytes / 1048576.0);
+    return p;
+}
+
+static void emu_upload(void *dst, const void *src, size_t bytes, int slot)
+{
+    if (slot < 0 || slot >= OS_UPLOAD_SLOTS)
+        os_fatal("cuda-emu: upload: slot %d outside 0..%d", slot, OS_UPLOAD_SLOTS - 1);
+    memcpy(dst, src, bytes);
+}
+
+static void emu_upload_sync(int slot) { (void)slot; }
 static bool emu_supports(int k) { return k >= 0 && k < OS_K_COUNT; }
 
 const os_backend os_cuda_emu_backend = {
@@ -80,6 +99,11 @@ const os_backend os_cuda_emu_backend = {
     .copy_device = emu_copy,
     .copy_to_host_async = emu_copy,
     .copy_from_host_async = emu_copy,
+    .alloc_host = emu_alloc_host,
+    .free_host = free,
+    .upload = emu_upload,
+    .upload_wait = emu_upload_sync,
+    .upload_done = emu_upload_sync,
     .supports = emu_supports,
     .available = emu_available,
     .kernels = {
