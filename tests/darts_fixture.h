@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tests/test_util.h"
+#include "tests/ref_util.h"
 #include "tensor/safetensors.h"
 #include "autograd/optim.h"
 #include "supernet/spaces/spaces.h"
@@ -28,24 +29,6 @@ typedef struct {
     int32_t *y[2];
     os_batch train, val;
 } fixture;
-
-static float *read_f32(os_st_file *f, const char *name, long numel)
-{
-    const os_st_info *in;
-    float *p = os_st_read_f32(f, name, &in);
-    cr_assert_not_null(p, "%s", os_last_error());
-    cr_assert_eq(in->numel, numel, "'%s': %lld elements, expected %ld", name, (long long)in->numel, numel);
-    return p;
-}
-
-static int32_t *read_i32(os_st_file *f, const char *name, long numel)
-{
-    const os_st_info *in;
-    int32_t *p = os_st_read_i32(f, name, &in);
-    cr_assert_not_null(p, "%s", os_last_error());
-    cr_assert_eq(in->numel, numel, "'%s': %lld elements, expected %ld", name, (long long)in->numel, numel);
-    return p;
-}
 
 static int starts_with(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
 
@@ -77,8 +60,8 @@ static void fixture_load(fixture *fx)
     cr_assert_eq(fx->net.arch.n, 28, "%d alphas", fx->net.arch.n);
     const char *xs[2] = {"x_train", "x_val"}, *ys[2] = {"y_train", "y_val"};
     for (int b = 0; b < 2; b++) {
-        fx->x[b] = read_f32(fx->f, xs[b], 2L * 3 * 8 * 8);
-        fx->y[b] = read_i32(fx->f, ys[b], 2);
+        fx->x[b] = ref_read_f32(fx->f, xs[b], 2L * 3 * 8 * 8);
+        fx->y[b] = ref_read_i32(fx->f, ys[b], 2);
     }
     fx->train = (os_batch){.x = fx->x[0], .y = fx->y[0], .n = 2};
     fx->val = (os_batch){.x = fx->x[1], .y = fx->y[1], .n = 2};
@@ -107,7 +90,7 @@ static double compare_group(os_st_file *f, const char *prefix, const os_params *
         char key[96];
         snprintf(key, sizeof key, "%s%s", prefix, g->t[i]->name);
         long n = os_numel(g->t[i]);
-        float *ref = read_f32(f, key, n);
+        float *ref = ref_read_f32(f, key, n);
         float *got = malloc(sizeof(float) * (size_t)n);
         if (t)
             os_tensor_to_host(t, got);
@@ -153,7 +136,7 @@ static void expect_weights_unchanged(fixture *fx)
     for (int i = 0; i < fx->net.weights.n; i++) {
         os_tensor *t = fx->net.weights.t[i];
         long n = os_numel(t);
-        float *ref = read_f32(fx->f, t->name, n);
+        float *ref = ref_read_f32(fx->f, t->name, n);
         float *got = malloc(sizeof(float) * (size_t)n);
         os_tensor_to_host(t, got);
         cr_expect(!memcmp(ref, got, sizeof(float) * (size_t)n), "weight %s changed by the arch gradient", t->name);

@@ -5,6 +5,7 @@
 #define OS_REF_UTIL_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "tensor/safetensors.h"
@@ -63,6 +64,26 @@ static inline os_tensor *ref_tensor(os_st_file *f, const char *name)
     os_tensor *t = os_tensor_new(nd, s);
     cr_assert_eq(os_st_read_into(f, name, t), 0, "%s", os_last_error());
     return t;
+}
+
+/* fixture tensor `name` as a malloc'ed host array, which must hold numel
+ * elements (the caller frees it) */
+static inline float *ref_read_f32(os_st_file *f, const char *name, long numel)
+{
+    const os_st_info *in;
+    float *p = os_st_read_f32(f, name, &in);
+    cr_assert_not_null(p, "%s", os_last_error());
+    cr_assert_eq(in->numel, numel, "'%s': %lld elements, expected %ld", name, (long long)in->numel, numel);
+    return p;
+}
+
+static inline int32_t *ref_read_i32(os_st_file *f, const char *name, long numel)
+{
+    const os_st_info *in;
+    int32_t *p = os_st_read_i32(f, name, &in);
+    cr_assert_not_null(p, "%s", os_last_error());
+    cr_assert_eq(in->numel, numel, "'%s': %lld elements, expected %ld", name, (long long)in->numel, numel);
+    return p;
 }
 
 /* expects got == fixture tensor `name` elementwise within atol + rtol * |ref|;

@@ -55,7 +55,7 @@ static void loss_and_weight_grads(const os_backend *b)
     float l = os_tensor_item(loss);
     os_backward(loss);
     os_step_reset();
-    float *ref = read_f32(fx.f, "loss_train", 1);
+    float *ref = ref_read_f32(fx.f, "loss_train", 1);
     cr_expect(fabs(l - ref[0]) <= 1e-5 * fabs(ref[0]), "%s: loss: ours %.8g torch %.8g", b->name, l, ref[0]);
     free(ref);
     double l2 = compare_group(fx.f, "grad/", &fx.net.weights, 1);

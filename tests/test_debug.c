@@ -129,24 +129,6 @@ static void run(rig *g, int steps, os_step_result *res)
     }
 }
 
-/* every parameter of a group, bit for bit */
-static void same_params(const os_params *a, const os_params *b, const char *what)
-{
-    cr_assert_eq(a->n, b->n);
-    for (int i = 0; i < a->n; i++) {
-        long n = os_numel(a->t[i]);
-        float *ha = malloc(sizeof(float) * (size_t)n * 2), *hb = ha + n;
-        os_tensor_to_host(a->t[i], ha);
-        os_tensor_to_host(b->t[i], hb);
-        cr_expect(!memcmp(ha, hb, sizeof(float) * (size_t)n), "%s %s differs between cpu and the debug device",
-                  what, a->t[i]->name);
-        os_tensor_to_host(a->t[i]->grad, ha);
-        os_tensor_to_host(b->t[i]->grad, hb);
-        cr_expect(!memcmp(ha, hb, sizeof(float) * (size_t)n), "%s grad of %s differs", what, a->t[i]->name);
-        free(ha);
-    }
-}
-
 static void parity(const char *strategy, const void *opts, const os_arch *child)
 {
     enum { STEPS = 3 };
@@ -162,8 +144,8 @@ static void parity(const char *strategy, const void *opts, const os_arch *child)
                      (double)rc[s].loss, (double)rd[s].loss);
         cr_expect_eq(rc[s].correct, rd[s].correct, "step %d", s);
     }
-    same_params(&c.net.weights, &d.net.weights, "weight");
-    same_params(&c.net.arch, &d.net.arch, "alpha");
+    tu_same_params(&c.net.weights, &d.net.weights, "weight", 1);
+    tu_same_params(&c.net.arch, &d.net.arch, "alpha", 1);
     rig_close(&c);
     rig_close(&d);
 }

@@ -23,6 +23,7 @@
 
 #include "tests/test_util.h"
 #include "tests/ds_util.h"
+#include "tests/ref_util.h"
 #include "tensor/safetensors.h"
 #include "tensor/backend.h"
 #include "search/proxyless.h"
@@ -31,15 +32,6 @@
 
 #define WEIGHTS "tests/ref/fixtures/supernet_darts.safetensors"
 #define STEP "tests/ref/fixtures/proxyless_step.safetensors"
-
-static float *rd(os_st_file *f, const char *name, long numel)
-{
-    const os_st_info *in;
-    float *p = os_st_read_f32(f, name, &in);
-    cr_assert_not_null(p, "%s", os_last_error());
-    cr_assert_eq(in->numel, numel, "'%s': %lld elements, expected %ld", name, (long long)in->numel, numel);
-    return p;
-}
 
 /* worst |d| / (1e-3 max|ref| + 1e-3 |ref|) over the entries in mask */
 static double worst_of(const float *ours, const float *ref, int n, unsigned mask)
@@ -67,7 +59,7 @@ Test(proxyless_ref, two_path_step_matches_pytorch, .timeout = 60)
     for (int g = 0; g < 2; g++)
         for (int i = 0; i < groups[g]->n; i++)
             cr_assert_eq(os_st_read_into(wf, groups[g]->t[i]->name, groups[g]->t[i]), 0, "%s", os_last_error());
-    float *x = rd(wf, "x_val", 2L * 3 * 8 * 8);
+    float *x = ref_read_f32(wf, "x_val", 2L * 3 * 8 * 8);
     const os_st_info *yi;
     int32_t *y = os_st_read_i32(wf, "y_val", &yi);
     cr_assert_not_null(y);
@@ -80,14 +72,14 @@ Test(proxyless_ref, two_path_step_matches_pytorch, .timeout = 60)
     du_tmpdir(dir, sizeof dir);
     snprintf(table, sizeof table, "%s/lat.json", dir);
     cJSON *root = cJSON_CreateObject();
-    float *fixed = rd(sf, "latency_fixed", 1);
+    float *fixed = ref_read_f32(sf, "latency_fixed", 1);
     cJSON_AddNumberToObject(root, "fixed", fixed[0]);
     free(fixed);
     for (int i = 0; i < n; i++) {
         const os_choice *c = &net.choices[i];
         char key[96];
         snprintf(key, sizeof key, "latency/%s", c->label);
-        float *lat = rd(sf, key, c->n);
+        float *lat = ref_read_f32(sf, key, c->n);
         cJSON *row = cJSON_AddObjectToObject(root, c->label);
         for (int j = 0; j < c->n; j++)
             cJSON_AddNumberToObject(row, c->names[j], lat[j]);
@@ -120,7 +112,7 @@ Test(proxyless_ref, two_path_step_matches_pytorch, .timeout = 60)
     free(opts);
 
     double ce = os_proxyless_arch_step(t.state, &val, act, other, 1);
-    float *ce_ref = rd(sf, "ce", 1);
+    float *ce_ref = ref_read_f32(sf, "ce", 1);
     cr_expect(fabs(ce - ce_ref[0]) <= 1e-5 * fabs(ce_ref[0]), "cross-entropy %.8g, PyTorch %.8g", ce, ce_ref[0]);
     free(ce_ref);
 
@@ -131,7 +123,7 @@ Test(proxyless_ref, two_path_step_matches_pytorch, .timeout = 60)
         float ours[OS_MAX_CANDIDATES];
         unsigned pair = 1u << act[i] | 1u << other[i];
         snprintf(key, sizeof key, "gate_grad/%s", c->label);
-        float *ref = rd(sf, key, c->n);
+        float *ref = ref_read_f32(sf, key, c->n);
         os_tensor_to_host(os_proxyless_gate(t.state, i)->grad, ours);
         double w = worst_of(ours, ref, c->n, pair);
         cr_expect(w <= 1, "%s: dL/dg %g %g, PyTorch %g %g", c->label, ours[act[i]], ours[other[i]], ref[act[i]],
@@ -140,7 +132,7 @@ Test(proxyless_ref, two_path_step_matches_pytorch, .timeout = 60)
         free(ref);
 
         snprintf(key, sizeof key, "alpha_grad/%s", c->label);
-        ref = rd(sf, key, c->n);
+        ref = ref_read_f32(sf, key, c->n);
         os_tensor_to_host(c->alpha->grad, ours);
         w = worst_of(ours, ref, c->n, os_mask_all(c->n));
         cr_expect(w <= 1, "%s: dL/dalpha differs (%.3g of the allowance)", c->label, w);
@@ -154,7 +146,7 @@ Test(proxyless_ref, two_path_step_matches_pytorch, .timeout = 60)
         free(ref);
 
         snprintf(key, sizeof key, "alpha_after/%s", c->label);
-        ref = rd(sf, key, c->n);
+        ref = ref_read_f32(sf, key, c->n);
         os_tensor_to_host(c->alpha, ours);
         for (int j = 0; j < c->n; j++) {
             cr_expect(fabs(ours[j] - ref[j]) <= 2e-6, "%s candidate %d: alpha after the step %.8g, PyTorch %.8g",

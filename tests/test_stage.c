@@ -132,19 +132,6 @@ static void rig_train(rig *g)
     }
 }
 
-static void same_group(const os_params *a, const os_params *b, const char *what)
-{
-    cr_assert_eq(a->n, b->n);
-    for (int i = 0; i < a->n; i++) {
-        long n = os_numel(a->t[i]);
-        float *ha = malloc(sizeof(float) * (size_t)n * 2), *hb = ha + n;
-        os_tensor_to_host(a->t[i], ha);
-        os_tensor_to_host(b->t[i], hb);
-        cr_expect(!memcmp(ha, hb, sizeof(float) * (size_t)n), "%s %s differs", what, a->t[i]->name);
-        free(ha);
-    }
-}
-
 static void same_run(const rig *a, const rig *b, const char *what)
 {
     cr_assert_eq(a->steps, b->steps, "%s: steps", what);
@@ -154,9 +141,9 @@ static void same_run(const rig *a, const rig *b, const char *what)
     cr_assert_eq(a->evals, b->evals);
     for (int i = 0; i < a->evals; i++)
         cr_expect_eq(a->eval[i], b->eval[i], "%s: evaluation %d: %.17g vs %.17g", what, i, a->eval[i], b->eval[i]);
-    same_group(&a->net.weights, &b->net.weights, "weight");
-    same_group(&a->net.arch, &b->net.arch, "alpha");
-    same_group(&a->net.buffers, &b->net.buffers, "buffer");
+    tu_same_params(&a->net.weights, &b->net.weights, "weight", 0);
+    tu_same_params(&a->net.arch, &b->net.arch, "alpha", 0);
+    tu_same_params(&a->net.buffers, &b->net.buffers, "buffer", 0);
 }
 
 /* the run staged and not, on OS_CUDA as registered; with `cpu`, also on the CPU */

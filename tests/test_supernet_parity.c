@@ -62,7 +62,7 @@ Test(parity, loss_and_weight_grads)
     float l = os_tensor_item(loss);
     os_backward(loss);
     os_step_reset();
-    float *ref = read_f32(fx.f, "loss_train", 1);
+    float *ref = ref_read_f32(fx.f, "loss_train", 1);
     if (getenv("OS_REF_VERBOSE"))
         fprintf(stderr, "parity loss_train ours %.8g torch %.8g\n", l, ref[0]);
     cr_expect(fabs(l - ref[0]) <= 1e-5 * fabs(ref[0]), "loss: ours %.8g torch %.8g", l, ref[0]);
