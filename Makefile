@@ -198,7 +198,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/liboneshot.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/oneshot.pc \
 	      $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(HEADERS))
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/liboneshot-internal.a $(BUILD)/cflags
+$(BUILD)/bench/%: bench/%.c bench/bench_util.h $(BUILD)/liboneshot-internal.a $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/liboneshot-internal.a -o $@ $(LDLIBS)
 

@@ -4,6 +4,7 @@
  * when the step arenas go (os_step_reset, os_step_shutdown), and the tape and
  * pool, which live in those arenas, are dropped then. */
 #include "autograd/autograd.h"
+#include "ops/profile.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
 #include "tensor/context.h"
@@ -156,6 +157,7 @@ os_tensor *os_grad_acc(os_tensor *t)
             c->free = c->free->next;
         } else {
             g->data = os_step_alloc_data(g->device, bytes);
+            os_profile_grad_alloc(bytes);
         }
         os_tensor_fill(g, 0.0f);
         t->grad = g;
@@ -168,6 +170,7 @@ static void run_backward(void)
     autograd_state *a = ag();
     bool old = a->grad_on;
     a->grad_on = false;
+    os_profile_tape(a->tape_head);
     for (os_node *n = a->tape_head; n; n = n->prev) {
         os_tensor *out = n->out;
         if (!out->grad)

@@ -17,6 +17,7 @@
 #include "tensor/arena.h"
 #include "tensor/backend.h"
 #include "ops/ops.h"
+#include "bench/bench_util.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -24,15 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-extern void openblas_set_num_threads(int);
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static int repeats = 5;
 
@@ -44,62 +36,6 @@ static os_tensor *persistent4(int n, int c, int h, int w, float v)
     for (long i = 0; i < k; i++)
         t->data[i] = v * (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f * v;
     return t;
-}
-
-/* ---- ceilings --------------------------------------------------------------- */
-/* best GFLOP/s of C[m,n] = A[m,k] B[k,n] with `threads` OpenBLAS threads */
-static double sgemm_gflops(int m, int n, int k, int threads)
-{
-    float *a = aligned_alloc(64, sizeof(float) * (size_t)m * k + 64);
-    float *b = aligned_alloc(64, sizeof(float) * (size_t)k * n + 64);
-    float *c = aligned_alloc(64, sizeof(float) * (size_t)m * n + 64);
-    for (long i = 0; i < (long)m * k; i++)
-        a[i] = (float)(i % 7) * 0.1f;
-    for (long i = 0; i < (long)k * n; i++)
-        b[i] = (float)(i % 5) * 0.1f;
-    openblas_set_num_threads(threads);
-    double best = 1e30;
-    for (int r = 0; r < repeats + 1; r++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-        double t = now() - t0;
-        if (r > 0 && t < best)
-            best = t;
-    }
-    openblas_set_num_threads(1);
-    free(a);
-    free(b);
-    free(c);
-    return 2.0 * m * n * k / best * 1e-9;
-}
-
-/* best GB/s of a[i] = b[i] + s * c[i] (12 bytes per element moved) */
-static double triad_gbs(long n, int threads, int reps)
-{
-    float *a = aligned_alloc(64, sizeof(float) * n), *b = aligned_alloc(64, sizeof(float) * n),
-          *c = aligned_alloc(64, sizeof(float) * n);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (long i = 0; i < n; i++) {
-        a[i] = 0.0f;
-        b[i] = 1.0f;
-        c[i] = 2.0f;
-    }
-    double best = 1e30;
-    for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (long i = 0; i < n; i++)
-            a[i] = b[i] + 0.5f * c[i];
-        double t = now() - t0;
-        if (r > 0 && t < best)
-            best = t;
-    }
-    volatile float sink = a[n / 2];
-    (void)sink;
-    free(a);
-    free(b);
-    free(c);
-    return 12.0 * n / best * 1e-9;
 }
 
 /* ---- convolutions ------------------------------------------------------------- */
@@ -128,12 +64,12 @@ static result run_conv(const conv_kind *kd, int n, int c, int hw)
     os_tensor *w = persistent4(c, cig, kd->k, kd->k, 0.2f), *dw = persistent4(c, cig, kd->k, kd->k, 0.0f);
     double bf = 1e30, bb = 1e30;
     for (int r = 0; r < repeats + 1; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         OS_RUN(CONV2D_FWD, &p, y, x, w, NULL);
-        double t1 = now();
+        double t1 = bench_now();
         OS_RUN(CONV2D_BWD_DATA, &p, dx, dy, w);
         OS_RUN(CONV2D_BWD_WEIGHT, &p, dw, dy, x, NULL);
-        double t2 = now();
+        double t2 = bench_now();
         os_step_reset();
         if (r > 0) { /* the first call warms caches and the arena */
             bf = t1 - t0 < bf ? t1 - t0 : bf;
@@ -164,10 +100,10 @@ static const int fm_shapes[3][2] = {{16, 28}, {32, 14}, {64, 7}}; /* Fashion-MNI
 static void measure_ceilings(ceilings *c, int T)
 {
     for (int s = 0; s < 3; s++)
-        c->gemm_like[s] = sgemm_gflops(shapes[s][0], 4096, 9 * shapes[s][0], T);
-    c->gemm_sq = sgemm_gflops(1024, 1024, 1024, T);
-    c->bw_dram = triad_gbs(32L << 20, T, 8);  /* 3 x 128 MiB */
-    c->bw_llc = triad_gbs(1L << 20, T, 100);  /* 3 x 4 MiB */
+        c->gemm_like[s] = bench_sgemm_gflops(shapes[s][0], 4096, 9 * shapes[s][0], T, repeats);
+    c->gemm_sq = bench_sgemm_gflops(1024, 1024, 1024, T, repeats);
+    c->bw_dram = bench_triad_gbs(32L << 20, T, 8);  /* 3 x 128 MiB */
+    c->bw_llc = bench_triad_gbs(1L << 20, T, 100);  /* 3 x 4 MiB */
 }
 
 static double max2(double a, double b) { return a > b ? a : b; }
@@ -178,7 +114,7 @@ int main(int argc, char **argv)
         repeats = atoi(argv[1]) > 0 ? atoi(argv[1]) : repeats;
     os_set_threads(argc > 2 ? atoi(argv[2]) : 0);
     int T = os_threads();
-    double t_start = now();
+    double t_start = bench_now();
     printf("bench_conv: %d threads, best of %d\n\n", T, repeats);
 
     /* ceilings before and after the convs; the better of the two is used */
@@ -238,7 +174,7 @@ int main(int argc, char **argv)
     printf("\nbwd = backward data + backward weight. GB/s: minimal traffic over time (fwd:\n"
            "read x, write y; bwd: read dy twice, x and dx, write dx). ceil: the conv-like\n"
            "sgemm GFLOP/s for GEMM convs, the DRAM triad GB/s for depthwise.\n");
-    printf("total bench time %.1f s\n", now() - t_start);
+    printf("total bench time %.1f s\n", bench_now() - t_start);
     os_step_shutdown();
     return 0;
 }

@@ -1,16 +1,26 @@
-/* bench/bench_search_step.c — one DARTS search step, the same work as
+/* bench/bench_search_step.c — one search step of a strategy on the
+ * cifar_cell supernet, as `oneshot train` runs it (the strategy's step from
+ * the registry). With the default `--strategy darts` it is the same work as
  * ../shared/bench/torch_darts_step.py: a first-order architecture step on a
- * validation batch, then a weight step on a training batch with grad-norm
- * clip 5. Random data; prints seconds per step, images/s and peak RSS.
+ * validation batch (`--unrolled 1`: second order), then a weight step on a
+ * training batch with grad-norm clip 5; `--strategy gdas` matches
+ * bench/torch_gdas_step.py and `--strategy spos` (one uniformly sampled path,
+ * a weight step) bench/torch_spos_step.py. Random data; prints seconds per
+ * step, images/s and peak RSS.
  *
- *   build/bench/bench_search_step [--batch 64] [--cells 8] [--C 16] [--size 32]
- *                                 [--cin 3] [--steps 3] [--warmup 1] [--threads 0]
- * With no flags under `make bench` it runs a small configuration; pass the
- * paper's (the defaults above) through scripts/bench_vs_torch.sh. */
+ *   build/bench/bench_search_step [--strategy darts] [--unrolled 0] [--batch 64] [--cells 8]
+ *                                 [--C 16] [--size 32] [--cin 3] [--steps 3] [--warmup 1]
+ *                                 [--threads 0] [--profile 0]
+ * --profile 1 also prints where the timed steps' time and memory went
+ * (ops/profile.h), against the sgemm and bandwidth ceilings measured after
+ * them. With no flags under `make bench` it runs a small configuration; pass
+ * the paper's (the defaults above) through scripts/bench_vs_torch.sh. */
 #include "search/strategy.h"
 #include "supernet/spaces/spaces.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
+#include "ops/profile.h"
+#include "bench/bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +28,15 @@
 #include <sys/resource.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int main(int argc, char **argv)
 {
-    int batch = 16, cells = 5, C = 8, size = 16, cin = 3, steps = 2, warmup = 1, threads = 0, unrolled = 0;
+    int batch = 16, cells = 5, C = 8, size = 16, cin = 3, steps = 2, warmup = 1, threads = 0, unrolled = 0, profile = 0;
+    const char *strategy = "darts";
     for (int i = 1; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
-        if (!strcmp(argv[i], "--batch")) batch = v;
+        if (!strcmp(argv[i], "--strategy")) strategy = argv[i + 1];
+        else if (!strcmp(argv[i], "--profile")) profile = v;
+        else if (!strcmp(argv[i], "--batch")) batch = v;
         else if (!strcmp(argv[i], "--cells")) cells = v;
         else if (!strcmp(argv[i], "--C")) C = v;
         else if (!strcmp(argv[i], "--size")) size = v;
@@ -48,11 +54,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", os_last_error());
         return 1;
     }
-    /* the darts strategy through the registry, as `oneshot train` runs it */
-    const os_strategy *darts = os_strategy_find("darts");
+    /* the strategy through the registry, as `oneshot train` runs it */
+    const os_strategy *darts = os_strategy_find(strategy);
+    if (!darts) {
+        fprintf(stderr, "bench_search_step: unknown strategy '%s'\n", strategy);
+        return 2;
+    }
     unsigned char opts[512];
     os_options_defaults(darts->options, darts->n_options, opts);
-    os_options_set(darts->options, darts->n_options, opts, "unrolled", unrolled ? "1" : "0");
+    if (unrolled && os_options_set(darts->options, darts->n_options, opts, "unrolled", "1")) {
+        fprintf(stderr, "%s\n", os_last_error());
+        return 2;
+    }
     os_optim *wopt = os_optim_sgd(&net.weights, &(os_sgd_config){.lr = 0.025f, .momentum = 0.9f, .weight_decay = 3e-4f});
     os_search_env env = {.net = &net, .wopt = wopt, .momentum = 0.9f, .weight_decay = 3e-4f, .grad_clip = 5.0f,
                          .seed = 1};
@@ -74,19 +87,26 @@ int main(int argc, char **argv)
     double t = 0;
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        if (s == warmup)
-            t = now();
+        if (s == warmup) {
+            t = bench_now();
+            if (profile)
+                os_profile_begin();
+        }
         os_step_result res;
         darts->step(st, &tb, &vb, &res);
         loss = res.loss;
     }
-    double dt = (now() - t) / steps;
+    double wall = bench_now() - t, dt = wall / steps;
+    os_profile *prof = profile ? os_profile_end() : NULL;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("oneshot threads=%d batch=%d cells=%d C=%d size=%d%s\n", os_threads(), batch, cells, C, size,
-           unrolled ? " unrolled" : "");
+    printf("oneshot threads=%d batch=%d cells=%d C=%d size=%d strategy=%s%s\n", os_threads(), batch, cells, C, size,
+           strategy, unrolled ? " unrolled" : "");
     printf("sec_per_search_step %.4f  images_per_sec %.1f  loss %.4f  peak_rss_mb %.0f  arena_mb %.0f  weights %ld\n",
            dt, batch / dt, loss, ru.ru_maxrss / 1024.0, os_step_high_water() / 1048576.0, os_params_numel(&net.weights));
+    if (prof)
+        os_profile_print(stdout, prof, steps, wall, bench_sgemm_gflops(1024, 1024, 1024, os_threads(), 3),
+                         bench_triad_gbs(32L << 20, os_threads(), 5));
     darts->free(st);
     os_optim_free(wopt);
     os_net_free(&net);

@@ -3,6 +3,10 @@
  * with none registered gets the ops layer's built-in backend
  * (os_builtin_backend, ops/backends.c). This file names no backend. */
 #include "tensor/backend.h"
+#include "ops/profile.h"
+#include "tensor/arena.h"
+
+#include <time.h>
 
 static const os_backend *backends[OS_NUM_DEVICES]; /* registered ones */
 
@@ -67,5 +71,16 @@ void os_dispatch(int k, const os_kargs *a)
     const os_backend *b = os_backend_get(dev);
     if (k < 0 || k >= OS_K_COUNT || !b->kernels[k] || (b->supports && !b->supports(k)))
         os_fatal("dispatch: backend '%s' has no kernel %s", b->name, os_kernel_name(k));
+    if (!os_profiling()) {
+        b->kernels[k](a);
+        return;
+    }
+    /* profiled: the call's wall time and the scratch it took (ops/profile.h) */
+    size_t used0 = os_arena_used(os_step_arena(dev));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     b->kernels[k](a);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    size_t taken = os_arena_used(os_step_arena(dev)) - used0;
+    os_profile_kernel(k, a, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), taken);
 }

@@ -73,6 +73,7 @@ os_context *os_context_use(os_context *c);
 enum {
     OS_CTX_SLOT_AUTOGRAD, /* autograd/tape.c: tape, grad mode, gradient pool */
     OS_CTX_SLOT_COSTS,    /* ops/count.c: the cost counter */
+    OS_CTX_SLOT_PROFILE,  /* ops/profile.c: the kernel profile */
     OS_CTX_SLOTS
 };
 
