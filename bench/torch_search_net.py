@@ -12,9 +12,9 @@ edge here runs only the candidate it is given, as oneshot's
 os_layer_choice_forward (supernet/net.c) does when a choice has one active
 candidate: the output times that candidate's weight when there are weights
 (GDAS's straight-through one-hot), the bare output when there are none
-(SPOS). Every node sums its terms from all earlier states, as the cifar_cell
-supernet does; `none` gives a zero tensor outside autograd (ops/arith.c
-os_zero) that is summed like the others.
+(SPOS). Every node sums its terms from its earlier states; an edge whose op
+is `none` adds zero and is left out of the sum, as the cifar_cell supernet
+does (os_layer_choice_is_zero), unless it is the node's only term.
 """
 import torch, torch.nn as nn, torch.nn.functional as F
 
@@ -84,7 +84,9 @@ class Cell(nn.Module):
         st = [s.pre0(s0), s.pre1(s1)]; e = 0
         for i in range(STEPS):
             terms = []
-            for x in st:
+            for k, x in enumerate(st):
+                if PRIMS[pick[e]] == 'none' and (terms or k < len(st) - 1):
+                    e += 1; continue  # adds zero
                 y = s.edges[e][pick[e]](x)
                 if w is not None:
                     y = y * w[e, pick[e]]

@@ -278,3 +278,39 @@ os_tensor *os_dropout(os_tensor *x, float p, int training, uint64_t seed)
     OS_RUN(DROPOUT_FWD, &prm, y, os_op_contig(x));
     return y;
 }
+
+/* ---- drop_path: y = x * m, m one value per sample, the mask never kept ------------
+ * m[n] = 1/(1-p) when os_hash_uniform(seed, n) >= p, else 0 (DROPPATH_MASK).
+ * The forward draws the mask into transient memory (tensor/arena.h) and gives
+ * it back; the backward draws it again: dx += dy * m. The same numbers as
+ * os_mul(x, os_drop_path_mask(x, p, seed)), without a mask the size of x on
+ * the tape. */
+static void drop_path_backward(os_node *n)
+{
+    os_tensor *g = os_grad_acc(n->in[0]);
+    if (!g)
+        return;
+    size_t mark = os_scratch_mark(g->device);
+    os_tensor *m = os_scratch_tensor_like(g);
+    OS_RUN(DROPPATH_MASK, n->params, m);
+    OS_RUN(MUL_BWD, NULL, g, NULL, n->out->grad, m);
+    os_scratch_release(g->device, mark);
+}
+
+os_tensor *os_drop_path(os_tensor *x, float p, uint64_t seed)
+{
+    if (!x || x->ndim < 1)
+        os_fatal("drop_path: x %s needs a batch dim", os_shape_str(x));
+    if (!(p >= 0.0f && p < 1.0f))
+        os_fatal("drop_path: p = %g outside [0, 1) (x %s)", (double)p, os_shape_str(x));
+    os_count_op(0, 1, &x);
+    os_dropout_params prm = {.p = p, .seed = seed};
+    os_tensor *xc = os_op_contig(x), *y = os_tensor_like(x);
+    size_t mark = os_scratch_mark(x->device);
+    os_tensor *m = os_scratch_tensor_like(x);
+    OS_RUN(DROPPATH_MASK, &prm, m);
+    OS_RUN(MUL, NULL, y, xc, m);
+    os_scratch_release(x->device, mark);
+    os_tape_record("drop_path", drop_path_backward, y, 1, &x, &prm, sizeof prm);
+    return y;
+}

@@ -13,6 +13,7 @@
 #include "ops/ops.h"
 #include "ops/count.h"
 #include "autograd/autograd.h"
+#include "tensor/arena.h"
 #include "tensor/backend.h"
 
 static void conv2d_backward(os_node *n)
@@ -53,7 +54,9 @@ static int out_size(int in, int k, int stride, int pad, int dil)
     return span < 0 ? 0 : (int)(span / stride + 1);
 }
 
-os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p)
+/* Checks the operands and returns the output's height and width. */
+static void conv_check(const os_tensor *x, const os_tensor *w, const os_tensor *bias, const os_conv2d_params *p,
+                       int *ohp, int *owp)
 {
     if (!x || !w || !p)
         os_fatal("conv2d: x %s, w %s and params must be given", os_shape_str(x), os_shape_str(w));
@@ -85,10 +88,16 @@ os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_co
         os_fatal("conv2d: output size %dx%d <= 0 for x %s w %s (stride %d,%d pad %d,%d dilation %d,%d)",
                  oh, ow, os_shape_str(x), os_shape_str(w), p->stride_h, p->stride_w, p->pad_h,
                  p->pad_w, p->dil_h, p->dil_w);
+    *ohp = oh;
+    *owp = ow;
+}
 
+os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p)
+{
+    int oh, ow, co = w ? w->shape[0] : 0;
+    conv_check(x, w, bias, p, &oh, &ow);
     os_tensor *in[3] = {x, w, bias};
-    os_count_op((int64_t)x->shape[0] * co * oh * ow * (ci / g) * w->shape[2] * w->shape[3],
-                bias ? 3 : 2, in);
+    os_count_op((int64_t)x->shape[0] * co * oh * ow * w->shape[1] * w->shape[2] * w->shape[3], bias ? 3 : 2, in);
 
     os_tensor *wc = contiguous(w), *bc = contiguous(bias);
     os_tensor *y = os_tensor_new4_on(x->device, x->shape[0], co, oh, ow);
@@ -106,4 +115,76 @@ os_tensor *os_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias,
     os_conv2d_params p = {.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad,
                           .dil_h = dilation, .dil_w = dilation, .groups = groups};
     return os_conv2d_ex(x, w, bias, &p);
+}
+
+/* ---- relu_conv2d: y = conv2d(relu(x), w, bias), relu(x) never kept -----------------
+ * The forward computes r = relu(x) in transient memory (tensor/arena.h),
+ * convolves it and gives r back: the tape keeps x (which its producer keeps
+ * anyway), not r. The backward recomputes r, takes the weight gradient from
+ * it, and masks the data gradient: dx += [r > 0] * conv_bwd_data(dy). The
+ * same arithmetic as os_conv2d(os_relu(x), ...) in the same order. */
+
+/* r = relu(x) as a contiguous transient tensor (x any strides) */
+static os_tensor *relu_transient(os_tensor *x)
+{
+    static const os_unary_params relu = {.kind = OS_RELU};
+    os_tensor *xc = x;
+    if (!os_is_contiguous(x)) {
+        xc = os_scratch_tensor_like(x);
+        OS_RUN(COPY, NULL, xc, x);
+    }
+    os_tensor *r = os_scratch_tensor_like(x);
+    OS_RUN(UNARY_FWD, &relu, r, xc);
+    return r;
+}
+
+static void relu_conv2d_backward(os_node *n)
+{
+    static const os_unary_params relu = {.kind = OS_RELU};
+    const os_conv2d_params *p = n->params;
+    os_tensor *dy = n->out->grad;
+    os_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
+    os_tensor *wc = n->saved[0];
+    os_tensor *dx = os_grad_acc(x), *dw = os_grad_acc(w), *db = os_grad_acc(b);
+    if (!dx && !dw && !db)
+        return;
+    size_t mark = os_scratch_mark(x->device);
+    os_tensor *r = relu_transient(x);
+    if (dx) {
+        os_tensor *g = os_scratch_tensor_like(x);
+        os_tensor_fill(g, 0.0f);
+        OS_RUN(CONV2D_BWD_DATA, p, g, dy, wc);
+        OS_RUN(UNARY_BWD, &relu, dx, g, r, r);
+    }
+    if (!dw && db) { /* bias alone needs grad: the kernel still wants a dw target */
+        dw = os_scratch_tensor_like(w);
+        os_tensor_fill(dw, 0.0f);
+    }
+    if (dw)
+        OS_RUN(CONV2D_BWD_WEIGHT, p, dw, dy, r, db);
+    os_scratch_release(x->device, mark);
+}
+
+os_tensor *os_relu_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p)
+{
+    int oh, ow, co = w ? w->shape[0] : 0;
+    conv_check(x, w, bias, p, &oh, &ow);
+    os_tensor *in[3] = {x, w, bias};
+    os_count_op((int64_t)x->shape[0] * co * oh * ow * w->shape[1] * w->shape[2] * w->shape[3], bias ? 3 : 2, in);
+    os_tensor *wc = contiguous(w), *bc = contiguous(bias);
+    os_tensor *y = os_tensor_new4_on(x->device, x->shape[0], co, oh, ow);
+    size_t mark = os_scratch_mark(x->device);
+    OS_RUN(CONV2D_FWD, p, y, relu_transient(x), wc, bc);
+    os_scratch_release(x->device, mark);
+    os_node *n = os_tape_record("relu_conv2d", relu_conv2d_backward, y, bias ? 3 : 2, in, p, sizeof *p);
+    if (n)
+        n->saved[0] = wc;
+    return y;
+}
+
+os_tensor *os_relu_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias, int stride, int pad, int dilation, int groups)
+{
+    os_conv2d_params p = {.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad,
+                          .dil_h = dilation, .dil_w = dilation, .groups = groups};
+    return os_relu_conv2d_ex(x, w, bias, &p);
 }

@@ -61,6 +61,11 @@ typedef struct { const int32_t *idx; int n; } os_embed_params;
 os_tensor *os_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias,
                      int stride, int pad, int dilation, int groups);
 os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p);
+/* conv2d(relu(x), ...) with relu(x) never kept: recomputed in the backward
+ * from x (ops/conv2d.c). The same numbers as os_conv2d(os_relu(x), ...). */
+os_tensor *os_relu_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias,
+                          int stride, int pad, int dilation, int groups);
+os_tensor *os_relu_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p);
 /* kernel k, stride s, padding p; avg excludes padding from the mean. */
 os_tensor *os_max_pool2d(os_tensor *x, int k, int stride, int pad);
 os_tensor *os_avg_pool2d(os_tensor *x, int k, int stride, int pad);
@@ -132,5 +137,8 @@ const int32_t *os_int32_to_device(os_device dev, int n, const int32_t *host);
 /* a tensor shaped like x: every element of sample n is 1/(1-p) when
  * os_hash_uniform(seed, n) >= p, else 0 (drop path; multiply with os_mul) */
 os_tensor *os_drop_path_mask(const os_tensor *x, float p, uint64_t seed);
+/* x * that mask, the mask drawn again in the backward instead of kept
+ * (ops/arith.c): the same numbers as os_mul(x, os_drop_path_mask(x, p, seed)) */
+os_tensor *os_drop_path(os_tensor *x, float p, uint64_t seed);
 
 #endif

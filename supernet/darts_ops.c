@@ -45,7 +45,7 @@ void os_rcb_init(os_net *net, os_rng *r, os_relu_conv_bn *m, const char *name,
 
 os_tensor *os_rcb_forward(os_relu_conv_bn *m, os_tensor *x, const os_forward_ctx *ctx)
 {
-    os_tensor *y = os_conv2d(os_relu(x), m->w, NULL, m->stride, m->pad, 1, 1);
+    os_tensor *y = os_relu_conv2d(x, m->w, NULL, m->stride, m->pad, 1, 1);
     return os_bn_forward(&m->bn, y, ctx);
 }
 
@@ -60,10 +60,12 @@ void os_fr_init(os_net *net, os_rng *r, os_fact_reduce *m, const char *name, int
 
 os_tensor *os_fr_forward(os_fact_reduce *m, os_tensor *x, os_tensor *x_relu, const os_forward_ctx *ctx)
 {
-    os_tensor *xr = x_relu ? x_relu : os_relu(x);
+    /* relu(x) shared with other candidates when given, else recomputed
+     * inside each convolution (not kept) */
     os_tensor *parts[2] = {
-        os_conv2d(xr, m->w1, NULL, 2, 0, 1, 1),
-        os_conv2d(os_offset_hw(xr, 1, 1), m->w2, NULL, 2, 0, 1, 1),
+        x_relu ? os_conv2d(x_relu, m->w1, NULL, 2, 0, 1, 1) : os_relu_conv2d(x, m->w1, NULL, 2, 0, 1, 1),
+        x_relu ? os_conv2d(os_offset_hw(x_relu, 1, 1), m->w2, NULL, 2, 0, 1, 1)
+               : os_relu_conv2d(os_offset_hw(x, 1, 1), m->w2, NULL, 2, 0, 1, 1),
     };
     /* odd sizes: the shifted branch is one pixel smaller; PyTorch's DARTS
      * code has the same constraint (even H and W) */
@@ -125,8 +127,8 @@ void os_darts_op_init(os_net *net, os_rng *r, os_darts_op *op, const char *name,
 os_tensor *os_darts_op_forward(os_darts_op *op, os_tensor *x, os_tensor *xr, const os_forward_ctx *ctx)
 {
     int s = op->stride, C = op->C;
-    if (!xr && os_darts_op_starts_with_relu(op->kind, s))
-        xr = os_relu(x);
+    /* xr: relu(x) shared by the candidates of a mixed edge; NULL: each
+     * convolution recomputes it (os_relu_conv2d) and nothing is kept */
     switch (op->kind) {
     case DARTS_NONE:
         return os_zero(x, s);
@@ -143,15 +145,15 @@ os_tensor *os_darts_op_forward(os_darts_op *op, os_tensor *x, os_tensor *xr, con
     case DARTS_SEP3:
     case DARTS_SEP5: {
         int p = op->kind == DARTS_SEP3 ? 1 : 2;
-        os_tensor *y = os_conv2d(xr, op->w[0], NULL, s, p, 1, C);
+        os_tensor *y = xr ? os_conv2d(xr, op->w[0], NULL, s, p, 1, C) : os_relu_conv2d(x, op->w[0], NULL, s, p, 1, C);
         y = os_bn_forward(&op->bn[0], os_conv2d(y, op->w[1], NULL, 1, 0, 1, 1), ctx);
-        y = os_conv2d(os_relu(y), op->w[2], NULL, 1, p, 1, C);
+        y = os_relu_conv2d(y, op->w[2], NULL, 1, p, 1, C);
         return os_bn_forward(&op->bn[1], os_conv2d(y, op->w[3], NULL, 1, 0, 1, 1), ctx);
     }
     case DARTS_DIL3:
     case DARTS_DIL5: {
         int p = op->kind == DARTS_DIL3 ? 2 : 4;
-        os_tensor *y = os_conv2d(xr, op->w[0], NULL, s, p, 2, C);
+        os_tensor *y = xr ? os_conv2d(xr, op->w[0], NULL, s, p, 2, C) : os_relu_conv2d(x, op->w[0], NULL, s, p, 2, C);
         return os_bn_forward(&op->bn[0], os_conv2d(y, op->w[1], NULL, 1, 0, 1, 1), ctx);
     }
     }

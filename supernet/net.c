@@ -283,6 +283,21 @@ static os_tensor *run_one(os_net *net, int choice, os_candidate_fn run, void *se
     return y;
 }
 
+bool os_layer_choice_is_zero(const os_net *net, int choice)
+{
+    unsigned a = mix_of(net, choice)->active;
+    return only_one(a) && lowest(a) == net->choices[choice].zero_index;
+}
+
+int os_layer_choice_active(const os_net *net, int choice)
+{
+    unsigned a = mix_of(net, choice)->active;
+    int n = 0;
+    for (; a; a &= a - 1)
+        n++;
+    return n;
+}
+
 os_tensor *os_layer_choice_forward(os_net *net, int choice, os_candidate_fn run, void *self,
                                    os_tensor *x, const os_forward_ctx *ctx)
 {

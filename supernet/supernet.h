@@ -168,6 +168,13 @@ void os_net_mix_set(os_net *net, int choice, unsigned active, os_tensor *w);
 typedef os_tensor *(*os_candidate_fn)(void *self, int i, os_tensor *x, const os_forward_ctx *ctx);
 os_tensor *os_layer_choice_forward(os_net *net, int choice, os_candidate_fn run, void *self,
                                    os_tensor *x, const os_forward_ctx *ctx);
+/* How many candidates of a layer choice the current forward runs (the
+ * chooser's decision): 1 on a single path, more in a mixed op. */
+int os_layer_choice_active(const os_net *net, int choice);
+/* Whether the current forward runs only the choice's `none` candidate: its
+ * output is zero (scaled or not), and a space may leave the term out of a
+ * sum (the sum, and every gradient, are the same without it). */
+bool os_layer_choice_is_zero(const os_net *net, int choice);
 /* Evaluate an input choice over n tensors of one shape (rules at the top);
  * NULL when a subset choice keeps no input. */
 os_tensor *os_input_choice_forward(os_net *net, int choice, int n, os_tensor *const *xs,

@@ -166,10 +166,105 @@ void *os_step_alloc_data(os_device dev, size_t bytes)
     return os_arena_alloc(os_step_arena(dev), bytes);
 }
 
+/* ---- transient step memory ------------------------------------------------- */
+typedef struct spill {
+    void *p;
+    size_t pos; /* where it would lie in the block */
+    struct spill *next;
+} spill;
+
+struct os_scratch {
+    char *base;
+    size_t cap, used, want; /* want: the block size the step needed */
+    spill *spills;          /* requests that did not fit, freed with their release */
+    size_t grows;           /* device allocations: spills and block growths */
+};
+
+static struct os_scratch *scratch_of(os_device dev)
+{
+    if ((int)dev < 0 || dev >= OS_NUM_DEVICES)
+        os_fatal("scratch: invalid device %d", (int)dev);
+    os_context *c = os_context_current();
+    if (!c->scratch[dev]) {
+        c->scratch[dev] = calloc(1, sizeof *c->scratch[dev]);
+        if (!c->scratch[dev])
+            os_fatal("scratch: out of host memory");
+    }
+    return c->scratch[dev];
+}
+
+size_t os_scratch_mark(os_device dev) { return scratch_of(dev)->used; }
+
+void *os_scratch_alloc(os_device dev, size_t bytes)
+{
+    struct os_scratch *s = scratch_of(dev);
+    size_t off = (s->used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    size_t end = off + ((bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1));
+    if (end > s->want)
+        s->want = end;
+    s->used = end; /* a spill takes its place too, so marks stay LIFO */
+    if (end <= s->cap)
+        return s->base + off;
+    /* does not fit: a buffer of its own until the reset, when the block grows
+     * to the step's need (so only the first steps get here) */
+    spill *sp = malloc(sizeof *sp);
+    if (!sp)
+        os_fatal("scratch: out of host memory");
+    sp->p = dev_alloc(dev, bytes ? bytes : 1);
+    s->grows++;
+    sp->pos = off;
+    sp->next = s->spills;
+    s->spills = sp;
+    return sp->p;
+}
+
+void os_scratch_release(os_device dev, size_t mark)
+{
+    struct os_scratch *s = scratch_of(dev);
+    if (mark > s->used)
+        os_fatal("scratch: release to %zu beyond the %zu bytes in use (not LIFO)", mark, s->used);
+    s->used = mark;
+    while (s->spills && s->spills->pos >= mark) { /* the newest first */
+        spill *sp = s->spills;
+        s->spills = sp->next;
+        os_backend_get(dev)->free(sp->p);
+        free(sp);
+    }
+}
+
+size_t os_scratch_capacity(os_device dev) { return scratch_of(dev)->cap; }
+
+static void scratch_reset(os_device dev, struct os_scratch *s, bool shutdown)
+{
+    if (!s)
+        return;
+    s->used = 0;
+    for (spill *sp = s->spills, *nx; sp; sp = nx) {
+        nx = sp->next;
+        os_backend_get(dev)->free(sp->p);
+        free(sp);
+    }
+    s->spills = NULL;
+    if (shutdown || s->want > s->cap) {
+        if (s->base)
+            os_backend_get(dev)->free(s->base);
+        s->base = NULL;
+        s->cap = 0;
+        if (!shutdown) {
+            s->cap = s->want + s->want / 16;
+            s->base = dev_alloc(dev, s->cap);
+            s->grows++;
+        }
+    }
+    s->want = 0;
+}
+
 void os_step_reset(void)
 {
     os_context *c = os_context_current();
     os_context_step_reset_slots(c); /* autograd drops its tape and pool first */
+    for (int d = 0; d < OS_NUM_DEVICES; d++)
+        scratch_reset((os_device)d, c->scratch[d], false);
     for (int d = 0; d < OS_NUM_DEVICES; d++)
         if (c->step_data[d])
             os_arena_reset(c->step_data[d]);
@@ -181,9 +276,12 @@ size_t os_step_high_water(void)
 {
     const os_context *c = os_context_current();
     size_t s = c->step_host ? c->step_host->high_water : 0;
-    for (int d = 0; d < OS_NUM_DEVICES; d++)
+    for (int d = 0; d < OS_NUM_DEVICES; d++) {
         if (c->step_data[d])
             s += c->step_data[d]->high_water;
+        if (c->scratch[d]) /* the transient block, at the size the step needs */
+            s += c->scratch[d]->cap > c->scratch[d]->want ? c->scratch[d]->cap : c->scratch[d]->want;
+    }
     return s;
 }
 
@@ -191,15 +289,21 @@ size_t os_step_grow_count(void)
 {
     const os_context *c = os_context_current();
     size_t s = c->step_host ? c->step_host->grow_count : 0;
-    for (int d = 0; d < OS_NUM_DEVICES; d++)
+    for (int d = 0; d < OS_NUM_DEVICES; d++) {
         if (c->step_data[d])
             s += c->step_data[d]->grow_count;
+        if (c->scratch[d])
+            s += c->scratch[d]->grows;
+    }
     return s;
 }
 
 void os_context_free_arenas(os_context *c)
 {
     for (int d = 0; d < OS_NUM_DEVICES; d++) {
+        scratch_reset((os_device)d, c->scratch[d], true);
+        free(c->scratch[d]);
+        c->scratch[d] = NULL;
         os_arena_free(c->step_data[d]);
         c->step_data[d] = NULL;
     }

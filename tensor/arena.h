@@ -39,8 +39,37 @@ void *os_step_alloc_data(os_device dev, size_t bytes);
  * (autograd clears its tape and gradient pool, through the context's slots),
  * then every step arena is reset. Tensors from the step are invalid after. */
 void os_step_reset(void);
+/* ---- transient step memory ---------------------------------------------------
+ * Buffers needed only while one op or one kernel runs: a relu recomputed for
+ * a convolution, a drop-path mask, a kernel's im2col columns. They are taken
+ * and given back in LIFO order:
+ *
+ *   size_t m = os_scratch_mark(dev);
+ *   float *buf = os_scratch_alloc(dev, bytes);   // any number of these
+ *   ... kernels that use buf ...
+ *   os_scratch_release(dev, m);                  // buf and everything after m
+ *
+ * os_dispatch releases whatever a kernel took after it returns, so a kernel
+ * may take scratch without giving it back. Kernels queued on one device run
+ * in order, so memory released after a launch is safe to reuse by the next
+ * launch. The buffer of a device is one block; a request that does not fit
+ * gets a buffer of its own (freed with its release: the backend's free
+ * waits for the device, cudaFree), and at the next os_step_reset the block
+ * grows to the most the step held at once: from the second step of the same
+ * shape on nothing is allocated. 64-byte aligned, uninitialised. */
+size_t os_scratch_mark(os_device dev);
+void *os_scratch_alloc(os_device dev, size_t bytes);
+void os_scratch_release(os_device dev, size_t mark);
+/* the block's size (bytes), for reports */
+size_t os_scratch_capacity(os_device dev);
+/* A contiguous tensor shaped like `like`, on its device, its data transient
+ * (os_scratch_alloc; the header is step memory). */
+os_tensor *os_scratch_tensor_like(const os_tensor *like);
+
 /* Sum of high-water marks of all step arenas, in bytes (goes into run metrics). */
 size_t os_step_high_water(void);
+/* Device allocations of the step memory since its creation: arena growths,
+ * and the transient block's growths and spills. Constant in a steady state. */
 size_t os_step_grow_count(void);
 /* Like os_step_reset, then frees the step arenas (end of program / tests);
  * the context itself stays usable (the arenas come back on next use). */

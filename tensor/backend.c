@@ -71,8 +71,11 @@ void os_dispatch(int k, const os_kargs *a)
     const os_backend *b = os_backend_get(dev);
     if (k < 0 || k >= OS_K_COUNT || !b->kernels[k] || (b->supports && !b->supports(k)))
         os_fatal("dispatch: backend '%s' has no kernel %s", b->name, os_kernel_name(k));
+    /* what the kernel takes of the transient memory goes back when it returns */
+    size_t mark = os_scratch_mark(dev);
     if (!os_profiling()) {
         b->kernels[k](a);
+        os_scratch_release(dev, mark);
         return;
     }
     /* profiled: the call's wall time and the scratch it took (ops/profile.h) */
@@ -81,6 +84,7 @@ void os_dispatch(int k, const os_kargs *a)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     b->kernels[k](a);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    size_t taken = os_arena_used(os_step_arena(dev)) - used0;
+    size_t taken = os_scratch_mark(dev) - mark + os_arena_used(os_step_arena(dev)) - used0;
+    os_scratch_release(dev, mark);
     os_profile_kernel(k, a, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), taken);
 }

@@ -9,6 +9,7 @@
 struct os_context {
     os_arena *step_data[OS_NUM_DEVICES]; /* tensor data, per device (made on first use) */
     os_arena *step_host;                 /* headers, tape nodes, scratch (made on first use) */
+    struct os_scratch *scratch[OS_NUM_DEVICES]; /* transient step memory (tensor/arena.h) */
     os_device default_device;            /* of new step tensors */
     struct {
         void *state;

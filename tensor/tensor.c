@@ -56,6 +56,16 @@ os_tensor *os_tensor_new_on(os_device dev, int ndim, const int *shape)
     return t;
 }
 
+os_tensor *os_scratch_tensor_like(const os_tensor *like)
+{
+    os_tensor *t = os_step_alloc(sizeof *t);
+    memset(t, 0, sizeof *t);
+    set_shape(t, like->ndim, like->shape);
+    t->device = like->device;
+    t->data = os_scratch_alloc(t->device, (size_t)os_numel(t) * sizeof(float));
+    return t;
+}
+
 os_tensor *os_tensor_new4_on(os_device dev, int n, int c, int h, int w)
 {
     int s[4] = {n, c, h, w};

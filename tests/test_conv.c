@@ -2,9 +2,11 @@
  * against finite differences, strided-view inputs, misuse. */
 #include "tests/test_util.h"
 #include "tensor/backend.h"
+#include "ops/profile.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* One test configuration. view: 0 plain input, 1 channel slice x[:, 1:1+ci],
  * 2 offset view x[:, :, 1:, 1:] (the param is then one pixel larger). */
@@ -433,4 +435,113 @@ Test(conv, misuse_is_fatal)
     expect_conv_fatal(x, w, NULL, 0, 1, 1, "[1,4,5,5]", "stride");
     expect_conv_fatal(x, w, NULL, 1, -1, 1, "[1,4,5,5]", "padding");
     os_step_reset();
+}
+
+/* ---- relu_conv2d: conv2d(relu(x)) with relu(x) recomputed, not kept ---------------- */
+typedef struct { float *y, *gx, *gw, *gb; } conv_result;
+
+static float *dup_data(const os_tensor *t)
+{
+    float *p = malloc(sizeof(float) * (size_t)os_numel(t));
+    memcpy(p, t->data, sizeof(float) * (size_t)os_numel(t));
+    return p;
+}
+
+/* forward (fused or relu then conv), a fixed seed backward; copies of y and the gradients */
+static conv_result run_relu_conv(const conv_case *c, conv_inputs *in, int fused)
+{
+    os_params_zero_grad(&(os_params){.t = (os_tensor *[]){in->x, in->w, in->b}, .n = 3});
+    os_tensor *x = input_of(c, in->x), *b = c->bias ? in->b : NULL;
+    os_tensor *y = fused ? os_relu_conv2d_ex(x, in->w, b, &c->p) : os_conv2d_ex(os_relu(x), in->w, b, &c->p);
+    os_tensor *seed = os_tensor_like(y);
+    for (long i = 0; i < os_numel(seed); i++)
+        seed->data[i] = (float)((i * 7919) % 13) / 13.0f - 0.4f;
+    conv_result r = {dup_data(y), NULL, NULL, NULL};
+    os_backward_seeded(y, seed);
+    r.gx = dup_data(in->x->grad);
+    r.gw = dup_data(in->w->grad);
+    r.gb = dup_data(in->b->grad);
+    os_step_reset();
+    return r;
+}
+
+static void free_result(conv_result *r)
+{
+    free(r->y);
+    free(r->gx);
+    free(r->gw);
+    free(r->gb);
+}
+
+/* The fused op computes the same numbers as relu then conv, bit for bit, on
+ * every case of the table (every kernel path, strided views included). */
+Test(conv, relu_conv_matches_relu_then_conv_bitwise)
+{
+    for (int k = 0; k < N_CASES; k++) {
+        const conv_case *c = &cases[k];
+        conv_inputs in = make_inputs(c, 900 + k);
+        conv_result a = run_relu_conv(c, &in, 0), b = run_relu_conv(c, &in, 1);
+        int oh = out_dim(c->h, c->kh, c->p.stride_h, c->p.pad_h, c->p.dil_h);
+        int ow = out_dim(c->w, c->kw, c->p.stride_w, c->p.pad_w, c->p.dil_w);
+        size_t ny = (size_t)c->n * c->co * oh * ow;
+        cr_expect(!memcmp(a.y, b.y, sizeof(float) * ny), "case %d: forward differs", k);
+        cr_expect(!memcmp(a.gx, b.gx, sizeof(float) * (size_t)os_numel(in.x)), "case %d: dx differs", k);
+        cr_expect(!memcmp(a.gw, b.gw, sizeof(float) * (size_t)os_numel(in.w)), "case %d: dw differs", k);
+        cr_expect(!memcmp(a.gb, b.gb, sizeof(float) * (size_t)os_numel(in.b)), "case %d: db differs", k);
+        free_result(&a);
+        free_result(&b);
+        free_inputs(&in);
+    }
+}
+
+static os_tensor *relu_conv_fn(os_tensor *const *in, void *ctx)
+{
+    const conv_case *c = ctx;
+    return os_relu_conv2d_ex(input_of(c, in[0]), in[1], c->bias ? in[2] : NULL, &c->p);
+}
+
+/* Finite differences, the inputs kept 0.05 away from the relu's kink. */
+Test(conv, relu_conv_gradcheck)
+{
+    static const int pick[] = {0, 4, 9, 15, 21, 23, 26};
+    for (int j = 0; j < (int)(sizeof pick / sizeof pick[0]); j++) {
+        const conv_case *c = &cases[pick[j]];
+        os_rng r;
+        os_rng_seed(&r, 77 + j);
+        int xs[4];
+        base_shape(c, xs);
+        int ws[4] = {c->co, c->ci / c->p.groups, c->kh, c->kw}, bs[1] = {c->co};
+        os_tensor *in[3] = {tu_param(&r, 4, xs, -1, 1, 0.05f), tu_param(&r, 4, ws, -1, 1, 0),
+                            tu_param(&r, 1, bs, -1, 1, 0)};
+        char msg[512];
+        os_gradcheck_opts o = {.eps = 1e-2f, .atol = 1e-3f, .rtol = 1e-2f, .max_elems = 160, .seed = 3};
+        double worst = os_gradcheck(relu_conv_fn, (void *)c, c->bias ? 3 : 2, in, &o, msg, sizeof msg);
+        cr_expect(worst <= 1.0, "case %d: %s (worst %.3g)", pick[j], msg, worst);
+        for (int i = 0; i < 3; i++)
+            os_tensor_free(in[i]);
+        os_step_reset();
+    }
+}
+
+/* The point of the op: the tape keeps x and y, not relu(x). The profile's
+ * tape walk (ops/profile.h) sees exactly relu(x)'s bytes less. */
+Test(conv, relu_conv_keeps_no_relu_output)
+{
+    const conv_case *c = &cases[0];
+    double bytes[2];
+    for (int fused = 0; fused < 2; fused++) {
+        conv_inputs in = make_inputs(c, 31);
+        os_profile_begin();
+        conv_result r = run_relu_conv(c, &in, fused);
+        os_profile *p = os_profile_end();
+        bytes[fused] = p->tape_bytes;
+        int relu_rows = 0;
+        for (int i = 0; i < p->n_mem; i++)
+            relu_rows += !strcmp(p->mem[i].op, "relu");
+        cr_expect_eq(relu_rows, fused ? 0 : 1, "fused %d: %d relu rows on the tape", fused, relu_rows);
+        free_result(&r);
+        free_inputs(&in);
+    }
+    cr_expect_eq(bytes[0] - bytes[1], 4.0 * c->n * c->ci * c->h * c->w, "tape %.0f bytes unfused, %.0f fused",
+                 bytes[0], bytes[1]);
 }

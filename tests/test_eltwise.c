@@ -415,6 +415,65 @@ Test(eltwise, dropout_scaling_mask_and_eval)
     os_step_reset();
 }
 
+/* drop_path: the same numbers as x * drop_path_mask, forward and backward, bit
+ * for bit, without the mask on the tape; a sample is kept whole or zeroed. */
+Test(eltwise, drop_path_matches_mask_multiply)
+{
+    os_rng r;
+    os_rng_seed(&r, 17);
+    const int n = 16, c = 3, h = 5, w = 7;
+    const float p = 0.3f;
+    os_tensor *x = tu_param4(&r, n, c, h, w, -2, 2, 0);
+    os_tensor *seed = os_tensor_like(x);
+    for (long i = 0; i < os_numel(seed); i++)
+        seed->data[i] = (float)(i % 11) - 5.0f;
+    long numel = os_numel(x);
+    float *ya = malloc(sizeof(float) * (size_t)numel), *ga = malloc(sizeof(float) * (size_t)numel);
+    os_tensor *ya_t = os_mul(x, os_drop_path_mask(x, p, 1234));
+    memcpy(ya, ya_t->data, sizeof(float) * (size_t)numel);
+    os_backward_seeded(ya_t, seed);
+    memcpy(ga, x->grad->data, sizeof(float) * (size_t)numel);
+    os_tensor_fill(x->grad, 0.0f);
+    size_t t0 = os_tape_length();
+    os_tensor *yb = os_drop_path(x, p, 1234);
+    cr_expect_eq(os_tape_length(), t0 + 1, "drop_path is one node");
+    cr_expect_eq(yb->node->saved[0], NULL, "drop_path keeps no tensor");
+    cr_expect(!memcmp(ya, yb->data, sizeof(float) * (size_t)numel), "forward differs from x * mask");
+    os_backward_seeded(yb, seed);
+    cr_expect(!memcmp(ga, x->grad->data, sizeof(float) * (size_t)numel), "backward differs from x * mask");
+    int dropped = 0;
+    long per = numel / n;
+    for (int s = 0; s < n; s++) {
+        int zeros = 0;
+        for (long i = 0; i < per; i++)
+            zeros += yb->data[s * per + i] == 0.0f;
+        cr_expect(zeros == 0 || zeros == per, "sample %d partly dropped (%d of %ld)", s, zeros, per);
+        dropped += zeros == per;
+    }
+    cr_expect(dropped > 0 && dropped < n, "%d of %d samples dropped at p = %g", dropped, n, (double)p);
+    free(ya);
+    free(ga);
+    os_tensor_free(x);
+    os_step_reset();
+}
+
+static os_tensor *gc_drop_path(os_tensor *const *in, void *ctx)
+{
+    (void)ctx;
+    return os_drop_path(in[0], 0.5f, 77);
+}
+
+Test(eltwise, drop_path_gradcheck)
+{
+    os_rng r;
+    os_rng_seed(&r, 19);
+    os_tensor *x = tu_param4(&r, 6, 2, 3, 3, -2, 2, 0);
+    os_tensor *in[1] = {x};
+    OT_GRADCHECK(gc_drop_path, NULL, 1, in);
+    os_tensor_free(x);
+    os_step_reset();
+}
+
 /* ---- misuse --------------------------------------------------------------------------- */
 Test(eltwise, misuse_is_fatal)
 {

@@ -152,7 +152,7 @@ void os_cpu_conv2d_fwd(const os_kargs *a)
     int cig = c.ci / c.g, cog = c.co / c.g, kg = cig * c.kh * c.kw;
     long ohw = (long)c.oh * c.ow;
     size_t colsz = direct ? 0 : (size_t)c.ci * c.kh * c.kw * (size_t)ohw;
-    float *scratch = colsz ? os_step_alloc_data(OS_CPU, sizeof(float) * colsz * (size_t)T) : NULL;
+    float *scratch = colsz ? os_scratch_alloc(OS_CPU, sizeof(float) * colsz * (size_t)T) : NULL;
     const float *wd = w->data;
 
 #pragma omp parallel for num_threads(T) schedule(static)
@@ -199,7 +199,7 @@ void os_cpu_conv2d_bwd_data(const os_kargs *a)
     int cig = c.ci / c.g, cog = c.co / c.g, kg = cig * c.kh * c.kw;
     long ohw = (long)c.oh * c.ow;
     size_t colsz = direct ? 0 : (size_t)c.ci * c.kh * c.kw * (size_t)ohw;
-    float *scratch = colsz ? os_step_alloc_data(OS_CPU, sizeof(float) * colsz * (size_t)T) : NULL;
+    float *scratch = colsz ? os_scratch_alloc(OS_CPU, sizeof(float) * colsz * (size_t)T) : NULL;
     const float *wd = w->data;
 
 #pragma omp parallel for num_threads(T) schedule(static)
@@ -270,8 +270,8 @@ void os_cpu_conv2d_bwd_weight(const os_kargs *a)
     size_t colsz = direct ? 0 : (size_t)c.ci * c.kh * c.kw * (size_t)ohw;
     size_t wsz = (size_t)c.co * kg;
     /* per thread: a zeroed partial dW and (if needed) an im2col buffer */
-    float *parts = os_step_alloc_data(OS_CPU, sizeof(float) * wsz * (size_t)T);
-    float *cols = colsz ? os_step_alloc_data(OS_CPU, sizeof(float) * colsz * (size_t)T) : NULL;
+    float *parts = os_scratch_alloc(OS_CPU, sizeof(float) * wsz * (size_t)T);
+    float *cols = colsz ? os_scratch_alloc(OS_CPU, sizeof(float) * colsz * (size_t)T) : NULL;
     memset(parts, 0, sizeof(float) * wsz * (size_t)T);
 
 #pragma omp parallel num_threads(T)

@@ -464,7 +464,7 @@ void os_cpu_conv2d_dw_fwd(const os_conv_geom *c, os_tensor *y, const os_tensor *
     padded shape = input_padding(c, owv);
     size_t psz = in_place ? 0 : padded_size(&shape), tsz = ragged_plane(c, owv);
     size_t per = psz + tsz;
-    float *scratch = per ? os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T) : NULL;
+    float *scratch = per ? os_scratch_alloc(OS_CPU, sizeof(float) * per * (size_t)T) : NULL;
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, in_place ? NULL : &shape, c->kw, c->dw, 0);
     dw_job j = {.c = c, .x = x, .y = y->data, .w = w, .bias = bias, .toff = toff, .pad = shape,
@@ -536,7 +536,7 @@ static void bwd_data_stride1(const os_conv_geom *c, os_tensor *dx, const float *
     int direct = (dx->stride[3] == 1 || c->w == 1) && wv == c->w; /* write dx rows in place */
     size_t qsz = padded_size(&shape), tsz = direct ? 0 : (size_t)c->h * wv;
     size_t per = qsz + (size_t)kk + tsz;
-    float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T);
+    float *scratch = os_scratch_alloc(OS_CPU, sizeof(float) * per * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, &shape, c->kw, c->dw, c->pw);
     dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape, .owv = wv,
@@ -597,7 +597,7 @@ static void bwd_data_scatter(const os_conv_geom *c, os_tensor *dx, const float *
     /* dx gets scattered into a plane shaped like the forward's input plane */
     padded shape = input_padding(c, owv);
     size_t psz = padded_size(&shape), gsz = ragged_plane(c, owv);
-    float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * (psz + gsz) * (size_t)T);
+    float *scratch = os_scratch_alloc(OS_CPU, sizeof(float) * (psz + gsz) * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, &shape, c->kw, c->dw, 0);
     dw_job j = {.c = c, .dx = dx, .dy = dy, .w = w, .toff = toff, .pad = shape, .owv = owv};
@@ -775,7 +775,7 @@ void os_cpu_conv2d_dw_bwd_weight(const os_conv_geom *c, float *dw, const float *
     /* per thread: kk vector sums, kk scalar sums, the padded plane, dy rows */
     size_t per = (size_t)kk * (VW + 1) + psz + gsz;
     per = (per + 15) & ~(size_t)15; /* keep every thread's vectors 64-byte aligned */
-    float *scratch = os_step_alloc_data(OS_CPU, sizeof(float) * per * (size_t)T);
+    float *scratch = os_scratch_alloc(OS_CPU, sizeof(float) * per * (size_t)T);
     long *toff = os_step_alloc(sizeof(long) * (size_t)c->kw);
     tap_offsets(toff, in_place ? NULL : &shape, c->kw, c->dw, 0);
     dw_job j = {.c = c, .x = x, .dy = dy, .dw = dw, .toff = toff, .pad = shape, .owv = owv,

@@ -107,7 +107,7 @@ static double dot_blocked(const float *p, const float *q, long n)
     long nb = (n + OS_CPU_BLOCK - 1) / OS_CPU_BLOCK;
     if (nb <= 1)
         return os_cpu_dot(p, q, n);
-    double *part = os_step_alloc_data(OS_CPU, sizeof(double) * (size_t)nb);
+    double *part = os_scratch_alloc(OS_CPU, sizeof(double) * (size_t)nb);
 #pragma omp parallel for schedule(static) if (n > OS_CPU_PAR_MIN)
     for (long b = 0; b < nb; b++) {
         long j0 = b * OS_CPU_BLOCK, len = n - j0 < OS_CPU_BLOCK ? n - j0 : OS_CPU_BLOCK;
@@ -170,7 +170,7 @@ void os_cpu_wsum_bwd(const os_kargs *a)
     long len = os_numel(a->t[0]);
     int n = p->n;
     long nb = (len + OS_CPU_BLOCK - 1) / OS_CPU_BLOCK;
-    double *part = dw ? os_step_alloc_data(OS_CPU, sizeof(double) * (size_t)(nb * n + 1)) : NULL;
+    double *part = dw ? os_scratch_alloc(OS_CPU, sizeof(double) * (size_t)(nb * n + 1)) : NULL;
 #pragma omp parallel for schedule(static) if (len > OS_CPU_PAR_MIN)
     for (long b = 0; b < nb; b++) {
         long j0 = b * OS_CPU_BLOCK, bl = len - j0 < OS_CPU_BLOCK ? len - j0 : OS_CPU_BLOCK;

@@ -80,7 +80,7 @@ void os_cpu_xent_fwd(const os_kargs *a)
     float *pr = a->t[2]->data;
     const long N = p->n, K = p->k;
     const double s = p->smoothing;
-    double *row = os_step_alloc_data(OS_CPU, sizeof(double) * (size_t)(N ? N : 1));
+    double *row = os_scratch_alloc(OS_CPU, sizeof(double) * (size_t)(N ? N : 1));
 #pragma omp parallel for schedule(static) if (N * K > OS_CPU_PAR_MIN)
     for (long i = 0; i < N; i++) {
         const float *xr = x + i * K;

@@ -132,13 +132,14 @@ static os_tensor *aux_forward(aux_head *a, os_tensor *x, const os_forward_ctx *c
 typedef struct {
     mixed_edge *e;
     os_tensor *xr; /* relu(x), shared by the edge's candidates */
+    int shared;    /* more than one candidate runs: keep xr for all of them */
 } edge_run;
 
 static os_tensor *run_candidate(void *self, int i, os_tensor *x, const os_forward_ctx *ctx)
 {
     edge_run *er = self;
     os_darts_op *op = &er->e->ops[i];
-    if (!er->xr && os_darts_op_starts_with_relu(op->kind, op->stride))
+    if (er->shared && !er->xr && os_darts_op_starts_with_relu(op->kind, op->stride))
         er->xr = os_relu(x);
     return os_darts_op_forward(op, x, er->xr, ctx);
 }
@@ -150,7 +151,7 @@ static os_tensor *drop_path(darts_net *d, os_tensor *x, const os_forward_ctx *ct
         return x;
     uint64_t call = (uint64_t)d->drop_counter++;
     /* per-sample keep / (1 - p), drawn on the device (DROPPATH_MASK) */
-    return os_mul(x, os_drop_path_mask(x, p, ctx->step_seed ^ (call << 20)));
+    return os_drop_path(x, p, ctx->step_seed ^ (call << 20));
 }
 
 static os_tensor *cell_forward(os_net *net, darts_net *d, cell *c, os_tensor *s0, os_tensor *s1,
@@ -165,7 +166,11 @@ static os_tensor *cell_forward(os_net *net, darts_net *d, cell *c, os_tensor *s0
         if (d->search) {
             for (int j = 0; j < node; j++) {
                 mixed_edge *e = &c->edges[os_cell_edge(node, j)];
-                edge_run er = {e, NULL};
+                /* an edge that runs only `none` adds zero: left out (single
+                 * paths), unless the node would have no term at all */
+                if (os_layer_choice_is_zero(net, e->choice) && (nt > 0 || j < node - 1))
+                    continue;
+                edge_run er = {e, NULL, os_layer_choice_active(net, e->choice) > 1};
                 terms[nt++] = os_layer_choice_forward(net, e->choice, run_candidate, &er, st[j], ctx);
             }
         } else {

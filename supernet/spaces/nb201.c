@@ -104,12 +104,17 @@ static os_tensor *nb_forward(os_net *net, os_tensor *x, const os_forward_ctx *ct
             os_tensor *node[4] = {h};
             for (int j = 1; j < 4; j++) {
                 os_tensor *terms[3];
+                int nt = 0;
                 for (int i = 0; i < j; i++) {
                     nb_edge_t *e = &cell->edges[nb_edge(j, i)];
-                    terms[i] = d->search ? os_layer_choice_forward(net, e->choice, run_candidate, e, node[i], ctx)
-                                         : op_forward(&e->ops[0], node[i], ctx);
+                    /* an edge that runs only `none` adds zero: left out (single
+                     * paths), unless the node would have no term at all */
+                    if (d->search && os_layer_choice_is_zero(net, e->choice) && (nt > 0 || i < j - 1))
+                        continue;
+                    terms[nt++] = d->search ? os_layer_choice_forward(net, e->choice, run_candidate, e, node[i], ctx)
+                                            : op_forward(&e->ops[0], node[i], ctx);
                 }
-                node[j] = os_sum_n(j, terms);
+                node[j] = os_sum_n(nt, terms);
             }
             h = node[3];
         }
