@@ -314,3 +314,74 @@ os_tensor *os_drop_path(os_tensor *x, float p, uint64_t seed)
     os_tape_record("drop_path", drop_path_backward, y, 1, &x, &prm, sizeof prm);
     return y;
 }
+
+/* ---- sum_drop_path: y = sum_i m_i * x_i, no term kept ------------------------------
+ * A DARTS node of a child network: each term times its drop-path mask (p[i] >
+ * 0; p[i] = 0: the term as it is), summed. The masked terms live in transient
+ * memory only while the sum is made; the backward draws each mask again:
+ * dx_i += dy * m_i (dx_i += dy for an unmasked term). The same numbers as
+ * os_sum_n over os_drop_path(x_i, p[i], seed[i]), without those n outputs on
+ * the tape. */
+typedef struct {
+    int n;
+    float p[OS_SUM_DROP_MAX];
+    uint64_t seed[OS_SUM_DROP_MAX];
+} sum_drop_params;
+
+static void sum_drop_path_backward(os_node *nd)
+{
+    const sum_drop_params *sp = nd->params;
+    os_tensor *dy = nd->out->grad;
+    size_t mark = os_scratch_mark(dy->device);
+    for (int i = 0; i < sp->n; i++) {
+        os_tensor *g = os_grad_acc(nd->in[i]);
+        if (!g)
+            continue;
+        if (sp->p[i] > 0.0f) {
+            os_dropout_params prm = {.p = sp->p[i], .seed = sp->seed[i]};
+            os_tensor *m = os_scratch_tensor_like(g);
+            OS_RUN(DROPPATH_MASK, &prm, m);
+            OS_RUN(MUL_BWD, NULL, g, NULL, dy, m);
+            os_scratch_release(dy->device, mark);
+        } else {
+            OS_RUN(AXPY, &one, g, dy);
+        }
+    }
+}
+
+os_tensor *os_sum_drop_path(int n, os_tensor *const *x, const float *p, const uint64_t *seed)
+{
+    check_list("sum_drop_path", n, x);
+    if (n > OS_SUM_DROP_MAX)
+        os_fatal("sum_drop_path: %d terms, at most %d (x[0] %s)", n, OS_SUM_DROP_MAX, os_shape_str(x[0]));
+    sum_drop_params sp = {.n = n};
+    for (int i = 0; i < n; i++) {
+        if (!(p[i] >= 0.0f && p[i] < 1.0f))
+            os_fatal("sum_drop_path: p[%d] = %g outside [0, 1) (x %s)", i, (double)p[i], os_shape_str(x[i]));
+        sp.p[i] = p[i];
+        sp.seed[i] = seed[i];
+    }
+    os_count_op(0, n, x);
+    os_tensor *y = os_tensor_like(x[0]);
+    size_t mark = os_scratch_mark(y->device);
+    os_tensor *t[OS_SUM_DROP_MAX] = {0};
+    for (int i = 0; i < n; i++) {
+        t[i] = os_op_contig(x[i]);
+        if (p[i] > 0.0f) {
+            os_dropout_params prm = {.p = p[i], .seed = seed[i]};
+            os_tensor *m = os_scratch_tensor_like(x[i]), *xm = os_scratch_tensor_like(x[i]);
+            OS_RUN(DROPPATH_MASK, &prm, m);
+            OS_RUN(MUL, NULL, xm, t[i], m);
+            t[i] = xm;
+        }
+    }
+    if (n == 1)
+        OS_RUN(COPY, NULL, y, t[0]);
+    else
+        OS_RUN(ADD, NULL, y, t[0], t[1]);
+    for (int i = 2; i < n; i++)
+        OS_RUN(AXPY, &one, y, t[i]);
+    os_scratch_release(y->device, mark);
+    os_tape_record("sum_drop_path", sum_drop_path_backward, y, n, x, &sp, sizeof sp);
+    return y;
+}

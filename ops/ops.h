@@ -140,5 +140,10 @@ os_tensor *os_drop_path_mask(const os_tensor *x, float p, uint64_t seed);
 /* x * that mask, the mask drawn again in the backward instead of kept
  * (ops/arith.c): the same numbers as os_mul(x, os_drop_path_mask(x, p, seed)) */
 os_tensor *os_drop_path(os_tensor *x, float p, uint64_t seed);
+/* sum_i of x_i, each times its drop-path mask when p[i] > 0 (p[i] = 0: as
+ * it is), the masked terms never kept (ops/arith.c): the same numbers as
+ * os_sum_n over os_drop_path(x_i, p[i], seed[i]). n <= OS_SUM_DROP_MAX. */
+#define OS_SUM_DROP_MAX 8
+os_tensor *os_sum_drop_path(int n, os_tensor *const *x, const float *p, const uint64_t *seed);
 
 #endif

@@ -5,11 +5,24 @@
  * ops/cpu/cpu_threads.c. */
 #include "ops/cpu/cpu_kernels.h"
 
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Step memory comes in large blocks (arena chunks, transient spills) taken
+ * and freed during the first steps. glibc's default raises its mmap
+ * threshold after each large free, so later large blocks land in the heap
+ * and, once freed, stay resident: the process would keep the first steps'
+ * spills beside the steady-state arena. A fixed threshold (which also turns
+ * the adjustment off) maps every block of 1 MiB or more and returns it to
+ * the system when freed. */
+static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+static void malloc_setup(void) { mallopt(M_MMAP_THRESHOLD, 1 << 20); }
+
 static void *cpu_alloc(size_t bytes)
 {
+    pthread_once(&malloc_once, malloc_setup);
     return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
 }
 

@@ -144,14 +144,12 @@ static os_tensor *run_candidate(void *self, int i, os_tensor *x, const os_forwar
     return os_darts_op_forward(op, x, er->xr, ctx);
 }
 
-static os_tensor *drop_path(darts_net *d, os_tensor *x, const os_forward_ctx *ctx)
+/* the seed of the next drop-path mask of this forward (per-sample keep /
+ * (1 - p), drawn on the device by DROPPATH_MASK) */
+static uint64_t drop_path_seed(darts_net *d, const os_forward_ctx *ctx)
 {
-    float p = ctx->drop_path;
-    if (!ctx->training || p <= 0.0f)
-        return x;
     uint64_t call = (uint64_t)d->drop_counter++;
-    /* per-sample keep / (1 - p), drawn on the device (DROPPATH_MASK) */
-    return os_drop_path(x, p, ctx->step_seed ^ (call << 20));
+    return ctx->step_seed ^ (call << 20);
 }
 
 static os_tensor *cell_forward(os_net *net, darts_net *d, cell *c, os_tensor *s0, os_tensor *s1,
@@ -174,14 +172,21 @@ static os_tensor *cell_forward(os_net *net, darts_net *d, cell *c, os_tensor *s0
                 terms[nt++] = os_layer_choice_forward(net, e->choice, run_candidate, &er, st[j], ctx);
             }
         } else {
+            /* drop-path on every term but an identity, fused into the sum */
+            float p[2] = {0, 0};
+            uint64_t seed[2] = {0, 0};
             for (int k = 0; k < 2; k++) {
                 int i = 2 * (node - 2) + k;
                 os_darts_op *op = &c->child_ops[i];
-                os_tensor *h = os_darts_op_forward(op, st[c->child_in[i]], NULL, ctx);
-                if (!(op->kind == DARTS_SKIP && op->stride == 1))
-                    h = drop_path(d, h, ctx);
-                terms[nt++] = h;
+                terms[nt] = os_darts_op_forward(op, st[c->child_in[i]], NULL, ctx);
+                if (!(op->kind == DARTS_SKIP && op->stride == 1) && ctx->training && ctx->drop_path > 0.0f) {
+                    p[nt] = ctx->drop_path;
+                    seed[nt] = drop_path_seed(d, ctx);
+                }
+                nt++;
             }
+            st[node] = os_sum_drop_path(nt, terms, p, seed);
+            continue;
         }
         st[node] = os_sum_n(nt, terms);
     }
