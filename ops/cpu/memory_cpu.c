@@ -4,6 +4,7 @@
 #include "ops/cpu/cpu_util.h"
 
 #include <math.h>
+#include <omp.h>
 
 #include <string.h>
 
@@ -15,7 +16,18 @@ void os_cpu_fill(const os_kargs *a)
     if (os_is_contiguous(t)) {
         long n = os_numel(t);
         if (v == 0.0f) {
-            memset(t->data, 0, sizeof(float) * (size_t)n);
+            /* zeroing a new gradient buffer is a large share of a step:
+             * one memset per thread, as one core does not saturate memory */
+            if (n <= OS_CPU_PAR_MIN) {
+                memset(t->data, 0, sizeof(float) * (size_t)n);
+                return;
+            }
+#pragma omp parallel
+            {
+                long T = omp_get_num_threads(), k = omp_get_thread_num();
+                long lo = n * k / T, hi = n * (k + 1) / T;
+                memset(t->data + lo, 0, sizeof(float) * (size_t)(hi - lo));
+            }
             return;
         }
         for (long i = 0; i < n; i++)
