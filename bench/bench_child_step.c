@@ -66,15 +66,9 @@ int main(int argc, char **argv)
         return 1;
     }
     os_optim *opt = os_optim_sgd(&net.weights, &(os_sgd_config){.lr = 0.025f, .momentum = 0.9f, .weight_decay = 3e-4f});
-    os_rng r;
-    os_rng_seed(&r, 3);
-    size_t img = (size_t)cin * size * size;
-    float *x = malloc(sizeof(float) * img * batch);
-    int32_t *y = malloc(sizeof(int32_t) * batch);
-    for (size_t i = 0; i < img * batch; i++)
-        x[i] = os_rng_normal(&r);
-    for (int i = 0; i < batch; i++)
-        y[i] = (int32_t)os_rng_below(&r, 10);
+    float *x;
+    int32_t *y;
+    bench_random_batch((size_t)cin * size * size, batch, &x, &y);
     os_batch b = {.x = x, .y = y, .n = batch};
     double t = 0;
     os_step_result res = {0};

@@ -21,6 +21,7 @@
 #include "supernet/spaces/spaces.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
+#include "bench/bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,15 +97,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", os_last_error());
         return 1;
     }
-    os_rng r;
-    os_rng_seed(&r, 3);
-    size_t img = (size_t)3 * size * size;
-    float *x = malloc(sizeof(float) * img * batch);
-    int32_t *y = malloc(sizeof(int32_t) * batch);
-    for (size_t i = 0; i < img * batch; i++)
-        x[i] = os_rng_normal(&r);
-    for (int i = 0; i < batch; i++)
-        y[i] = (int32_t)os_rng_below(&r, 10);
+    float *x;
+    int32_t *y;
+    bench_random_batch((size_t)3 * size * size, batch, &x, &y);
     os_batch tb = {.x = x, .y = y, .n = batch}, none = {0};
 
     /* every step: the ENAS step (timed), then its child as a fixed supernet

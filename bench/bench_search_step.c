@@ -74,15 +74,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", os_last_error());
         return 1;
     }
-    os_rng r;
-    os_rng_seed(&r, 3);
     size_t img = (size_t)cin * size * size;
-    float *x = malloc(sizeof(float) * img * batch * 2);
-    int32_t *y = malloc(sizeof(int32_t) * batch * 2);
-    for (size_t i = 0; i < img * batch * 2; i++)
-        x[i] = os_rng_normal(&r);
-    for (int i = 0; i < 2 * batch; i++)
-        y[i] = (int32_t)os_rng_below(&r, 10);
+    float *x;
+    int32_t *y;
+    bench_random_batch(img, 2 * batch, &x, &y); /* a training and a validation batch */
     os_batch tb = {.x = x, .y = y, .n = batch}, vb = {.x = x + img * batch, .y = y + batch, .n = batch};
     double t = 0;
     float loss = 0;

@@ -5,8 +5,11 @@
 #define OS_BENCH_UTIL_H
 
 #include <cblas.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "tensor/rng.h"
 
 extern void openblas_set_num_threads(int);
 
@@ -70,6 +73,20 @@ static inline double bench_triad_gbs(long n, int threads, int reps)
     free(b);
     free(c);
     return 12.0 * n / best * 1e-9;
+}
+
+/* n random samples of `pixels` floats each (standard normal) and n labels
+ * in [0, 10), drawn from seed 3: the benchmarks' data. Free both. */
+static inline void bench_random_batch(size_t pixels, int n, float **x, int32_t **y)
+{
+    os_rng r;
+    os_rng_seed(&r, 3);
+    *x = malloc(sizeof(float) * pixels * (size_t)n);
+    *y = malloc(sizeof(int32_t) * (size_t)n);
+    for (size_t i = 0; i < pixels * (size_t)n; i++)
+        (*x)[i] = os_rng_normal(&r);
+    for (int i = 0; i < n; i++)
+        (*y)[i] = (int32_t)os_rng_below(&r, 10);
 }
 
 #endif

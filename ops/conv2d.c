@@ -92,28 +92,48 @@ static void conv_check(const os_tensor *x, const os_tensor *w, const os_tensor *
     *owp = ow;
 }
 
-os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p)
+static os_tensor *relu_transient(os_tensor *x);
+static void relu_conv2d_backward(os_node *n);
+
+/* conv2d of x, or of relu(x) (transient, not kept) when relu: the one
+ * forward of os_conv2d_ex and os_relu_conv2d_ex */
+static os_tensor *conv_forward(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p, int relu)
 {
-    int oh, ow, co = w ? w->shape[0] : 0;
+    int oh, ow;
     conv_check(x, w, bias, p, &oh, &ow);
+    int co = w->shape[0];
     os_tensor *in[3] = {x, w, bias};
     os_count_op((int64_t)x->shape[0] * co * oh * ow * w->shape[1] * w->shape[2] * w->shape[3], bias ? 3 : 2, in);
 
     os_tensor *wc = contiguous(w), *bc = contiguous(bias);
     os_tensor *y = os_tensor_new4_on(x->device, x->shape[0], co, oh, ow);
-    OS_RUN(CONV2D_FWD, p, y, x, wc, bc);
+    size_t mark = os_scratch_mark(x->device);
+    OS_RUN(CONV2D_FWD, p, y, relu ? relu_transient(x) : x, wc, bc);
+    os_scratch_release(x->device, mark);
 
-    os_node *n = os_tape_record("conv2d", conv2d_backward, y, bias ? 3 : 2, in, p, sizeof *p);
+    os_node *n = os_tape_record(relu ? "relu_conv2d" : "conv2d", relu ? relu_conv2d_backward : conv2d_backward, y,
+                                bias ? 3 : 2, in, p, sizeof *p);
     if (n)
         n->saved[0] = wc;
     return y;
 }
 
+os_tensor *os_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p)
+{
+    return conv_forward(x, w, bias, p, 0);
+}
+
+/* the same stride, padding and dilation along both axes */
+static os_conv2d_params square(int stride, int pad, int dilation, int groups)
+{
+    return (os_conv2d_params){.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad,
+                              .dil_h = dilation, .dil_w = dilation, .groups = groups};
+}
+
 os_tensor *os_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias,
                      int stride, int pad, int dilation, int groups)
 {
-    os_conv2d_params p = {.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad,
-                          .dil_h = dilation, .dil_w = dilation, .groups = groups};
+    os_conv2d_params p = square(stride, pad, dilation, groups);
     return os_conv2d_ex(x, w, bias, &p);
 }
 
@@ -167,24 +187,11 @@ static void relu_conv2d_backward(os_node *n)
 
 os_tensor *os_relu_conv2d_ex(os_tensor *x, os_tensor *w, os_tensor *bias, const os_conv2d_params *p)
 {
-    int oh, ow, co = w ? w->shape[0] : 0;
-    conv_check(x, w, bias, p, &oh, &ow);
-    os_tensor *in[3] = {x, w, bias};
-    os_count_op((int64_t)x->shape[0] * co * oh * ow * w->shape[1] * w->shape[2] * w->shape[3], bias ? 3 : 2, in);
-    os_tensor *wc = contiguous(w), *bc = contiguous(bias);
-    os_tensor *y = os_tensor_new4_on(x->device, x->shape[0], co, oh, ow);
-    size_t mark = os_scratch_mark(x->device);
-    OS_RUN(CONV2D_FWD, p, y, relu_transient(x), wc, bc);
-    os_scratch_release(x->device, mark);
-    os_node *n = os_tape_record("relu_conv2d", relu_conv2d_backward, y, bias ? 3 : 2, in, p, sizeof *p);
-    if (n)
-        n->saved[0] = wc;
-    return y;
+    return conv_forward(x, w, bias, p, 1);
 }
 
 os_tensor *os_relu_conv2d(os_tensor *x, os_tensor *w, os_tensor *bias, int stride, int pad, int dilation, int groups)
 {
-    os_conv2d_params p = {.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad,
-                          .dil_h = dilation, .dil_w = dilation, .groups = groups};
+    os_conv2d_params p = square(stride, pad, dilation, groups);
     return os_relu_conv2d_ex(x, w, bias, &p);
 }

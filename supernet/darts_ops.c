@@ -49,6 +49,13 @@ os_tensor *os_rcb_forward(os_relu_conv_bn *m, os_tensor *x, const os_forward_ctx
     return os_bn_forward(&m->bn, y, ctx);
 }
 
+/* conv(relu(x)): on xr = relu(x) when a mixed edge shares it, else with the
+ * relu recomputed inside the convolution and not kept (os_relu_conv2d) */
+static os_tensor *conv_of_relu(os_tensor *x, os_tensor *xr, os_tensor *w, int stride, int pad, int dil, int groups)
+{
+    return xr ? os_conv2d(xr, w, NULL, stride, pad, dil, groups) : os_relu_conv2d(x, w, NULL, stride, pad, dil, groups);
+}
+
 void os_fr_init(os_net *net, os_rng *r, os_fact_reduce *m, const char *name, int cin, int cout, int affine)
 {
     if (cout % 2)
@@ -63,7 +70,7 @@ os_tensor *os_fr_forward(os_fact_reduce *m, os_tensor *x, os_tensor *x_relu, con
     /* relu(x) shared with other candidates when given, else recomputed
      * inside each convolution (not kept) */
     os_tensor *parts[2] = {
-        x_relu ? os_conv2d(x_relu, m->w1, NULL, 2, 0, 1, 1) : os_relu_conv2d(x, m->w1, NULL, 2, 0, 1, 1),
+        conv_of_relu(x, x_relu, m->w1, 2, 0, 1, 1),
         x_relu ? os_conv2d(os_offset_hw(x_relu, 1, 1), m->w2, NULL, 2, 0, 1, 1)
                : os_relu_conv2d(os_offset_hw(x, 1, 1), m->w2, NULL, 2, 0, 1, 1),
     };
@@ -145,7 +152,7 @@ os_tensor *os_darts_op_forward(os_darts_op *op, os_tensor *x, os_tensor *xr, con
     case DARTS_SEP3:
     case DARTS_SEP5: {
         int p = op->kind == DARTS_SEP3 ? 1 : 2;
-        os_tensor *y = xr ? os_conv2d(xr, op->w[0], NULL, s, p, 1, C) : os_relu_conv2d(x, op->w[0], NULL, s, p, 1, C);
+        os_tensor *y = conv_of_relu(x, xr, op->w[0], s, p, 1, C);
         y = os_bn_forward(&op->bn[0], os_conv2d(y, op->w[1], NULL, 1, 0, 1, 1), ctx);
         y = os_relu_conv2d(y, op->w[2], NULL, 1, p, 1, C);
         return os_bn_forward(&op->bn[1], os_conv2d(y, op->w[3], NULL, 1, 0, 1, 1), ctx);
@@ -153,7 +160,7 @@ os_tensor *os_darts_op_forward(os_darts_op *op, os_tensor *x, os_tensor *xr, con
     case DARTS_DIL3:
     case DARTS_DIL5: {
         int p = op->kind == DARTS_DIL3 ? 2 : 4;
-        os_tensor *y = xr ? os_conv2d(xr, op->w[0], NULL, s, p, 2, C) : os_relu_conv2d(x, op->w[0], NULL, s, p, 2, C);
+        os_tensor *y = conv_of_relu(x, xr, op->w[0], s, p, 2, C);
         return os_bn_forward(&op->bn[0], os_conv2d(y, op->w[1], NULL, 1, 0, 1, 1), ctx);
     }
     }

@@ -56,12 +56,19 @@ os_tensor *os_tensor_new_on(os_device dev, int ndim, const int *shape)
     return t;
 }
 
+/* A step header shaped like t, contiguous, on t's device, no data yet. */
+static os_tensor *header_like(const os_tensor *t)
+{
+    os_tensor *r = os_step_alloc(sizeof *r);
+    memset(r, 0, sizeof *r);
+    set_shape(r, t->ndim, t->shape);
+    r->device = t->device;
+    return r;
+}
+
 os_tensor *os_scratch_tensor_like(const os_tensor *like)
 {
-    os_tensor *t = os_step_alloc(sizeof *t);
-    memset(t, 0, sizeof *t);
-    set_shape(t, like->ndim, like->shape);
-    t->device = like->device;
+    os_tensor *t = header_like(like);
     t->data = os_scratch_alloc(t->device, (size_t)os_numel(t) * sizeof(float));
     return t;
 }
@@ -88,10 +95,7 @@ os_tensor *os_tensor_zeros(int ndim, const int *shape)
 
 os_tensor *os_tensor_like(const os_tensor *t)
 {
-    os_tensor *r = os_step_alloc(sizeof *r);
-    memset(r, 0, sizeof *r);
-    set_shape(r, t->ndim, t->shape);
-    r->device = t->device;
+    os_tensor *r = header_like(t);
     r->data = os_step_alloc_data(r->device, (size_t)os_numel(r) * sizeof(float));
     return r;
 }
