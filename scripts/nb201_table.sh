@@ -18,6 +18,20 @@
 # (default build/oneshot), TABLE, RUNS (where run directories go, default
 # runs/nb201-table). The run directory is kept; its metrics.jsonl has the
 # benchmark entry of every epoch's architecture.
+#
+# spos: after the supernet's training the script also chooses on it twice
+# and appends a row for each, so one supernet gives three rows:
+#   spos              the supernet's own derived path (its reference path)
+#   spos+evolve       `oneshot evolve` (SPOS's evolution; flags: EVOLVE)
+#   random            `oneshot evolve --random N`: RSPS, the best of N random
+#                     paths on the same supernet (N: SAMPLES, default 100)
+# Their wall time is the training's plus their own selection's; the
+# selection's seed is the run's. EVOLVE defaults to 100 candidates (20 a
+# generation, 4 generations after the first) on 4 validation batches each:
+# `--population 20 --generations 4 --top 5 --mutations 10 --crossovers 10
+# --val-batches 4 --bn-batches 0` (with the protocol's batch statistics a
+# BN recalibration has nothing to do); random uses the same --val-batches.
+# SELECT=0 skips both.
 set -eu
 if [ $# -lt 3 ]; then
     echo "usage: $0 STRATEGY EPOCHSxIMAGES SEED [extra train flags...]" >&2
@@ -46,6 +60,11 @@ nice "$ONESHOT" train --space nb201 --strategy "$strategy" --protocol nb201 --da
     --threads "$THREADS" --plots 0 --log-every 1000000 --out "$out" $extra > "$out.log" 2>&1 || {
     echo "$0: the search failed; see $out.log" >&2; tail -5 "$out.log" >&2; exit 1; }
 wall=$(( $(date +%s) - start ))
+if [ ! -s "$TABLE" ]; then
+    printf '%s\n%s\n' \
+        "| date | strategy | flags | budget (epochs x img/class) | seed | threads | load at start | wall s | architecture | CIFAR-10 | CIFAR-100 | ImageNet16-120 | rank /15625 | epochs run |" \
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" > "$TABLE"
+fi
 # the last epoch's benchmark entry (the exported architecture's; with
 # --stop-skips the epoch the search stopped at)
 row=$(tail -n 1 "$out/metrics.jsonl" | python3 -c '
@@ -53,10 +72,34 @@ import json, sys
 m = json.loads(sys.stdin.read()); b = m["benchmark"]
 print("`%s` | %.2f | %.2f | %.2f | %d | %d" % (b["arch_str"].replace("|", "\\|"), b["cifar10"], b["cifar100"], b["imagenet16_120"],
       b["rank_cifar10"], m["epoch"]))')
-if [ ! -s "$TABLE" ]; then
-    printf '%s\n%s\n' \
-        "| date | strategy | flags | budget (epochs x img/class) | seed | threads | load at start | wall s | architecture | CIFAR-10 | CIFAR-100 | ImageNet16-120 | rank /15625 | epochs run |" \
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" > "$TABLE"
-fi
 echo "| $(date +%Y-%m-%d) | $strategy | ${extra:--} | $budget | $seed | $THREADS | $load | $wall | $row |" >> "$TABLE"
 tail -n 1 "$TABLE"
+[ "$strategy" = spos ] && [ "${SELECT:-1}" != 0 ] || exit 0
+
+# spos: evolution and random search on the supernet just trained
+EVOLVE=${EVOLVE:---population 20 --generations 4 --top 5 --mutations 10 --crossovers 10 --val-batches 4 --bn-batches 0}
+SAMPLES=${SAMPLES:-100}
+epochs_run=$(tail -n 1 "$out/metrics.jsonl" | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["epoch"])')
+select() { # NAME FLAGS...: choose on the supernet, append a row
+    name=$1; shift
+    t0=$(date +%s)
+    # shellcheck disable=SC2068
+    nice "$ONESHOT" evolve --run "$out" --benchmark "$BENCH" --seed "$seed" --threads "$THREADS" --log-every 1000000 \
+        --out "$out/$name" $@ > "$out/$name.log" 2>&1 || {
+        echo "$0: oneshot evolve ($name) failed; see $out/$name.log" >&2; tail -5 "$out/$name.log" >&2; exit 1; }
+    sel=$(( $(date +%s) - t0 ))
+    entry=$("$ONESHOT" query "$out/$name/arch.json" --benchmark "$BENCH" | python3 -c '
+import sys
+lines = sys.stdin.read().split("\n")
+arch = lines[0].strip()
+def pct(i): return float(lines[i].split()[1])
+rank = int(lines[1].split("rank")[1].split()[0])
+print("`%s` | %.2f | %.2f | %.2f | %d" % (arch.replace("|", "\\|"), pct(1), pct(2), pct(3), rank))')
+    echo "| $(date +%Y-%m-%d) | $name | ${extra:+$extra }$* | $budget | $seed | $THREADS | $load | $((wall + sel)) ($wall + $sel) | $entry | $epochs_run |" >> "$TABLE"
+    tail -n 1 "$TABLE"
+}
+# shellcheck disable=SC2086
+select spos+evolve $EVOLVE
+vb=$(echo "$EVOLVE" | sed -n 's/.*--val-batches \([0-9]*\).*/--val-batches \1/p')
+# shellcheck disable=SC2086
+select random --random "$SAMPLES" $vb

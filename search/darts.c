@@ -1,7 +1,10 @@
 /* search/darts.c — DARTS (REFERENCE.md §2): every choice mixes all its
  * candidates by softmax(alpha). Each step: one architecture step on a
  * validation batch (first order: d L_val / d alpha; second order: the
- * unrolled approximation), then one weight step on a training batch. */
+ * unrolled approximation), then one weight step on a training batch.
+ * --warmup-epochs N: the first N epochs make the weight step only (the
+ * alphas and their Adam state stay as they were; PC-DARTS's and DrNAS's
+ * warm-up), so the architecture is first judged on trained weights. */
 #include "search/darts.h"
 #include "ops/ops.h"
 #include "tensor/arena.h"
@@ -14,12 +17,14 @@
 #include <string.h>
 
 typedef struct {
-    int unrolled;
+    int unrolled, warmup_epochs;
     os_alpha_opts alpha;
 } darts_opts;
 
 static const os_option darts_options[] = {
     OS_OPTION("unrolled", OS_OPT_BOOL, darts_opts, unrolled, 0, 0, 1, "second-order architecture gradient"),
+    OS_OPTION("warmup-epochs", OS_OPT_INT, darts_opts, warmup_epochs, 0, 0, 100000,
+              "first epochs train the weights only (no architecture step)"),
     OS_ALPHA_OPTIONS(darts_opts, alpha),
 };
 
@@ -30,6 +35,7 @@ typedef struct {
     os_params backup, hvp;   /* second order: saved weights, dL_val/dw' */
     os_tensor **alpha_acc;   /* second order: accumulated alpha gradient */
     os_tensor *nrm2;         /* second order: ||dL_val/dw'||^2, on the device */
+    int epoch;               /* the current epoch (0-based), for the warm-up */
 } darts_state;
 
 /* softmax(alpha) for every choice, all candidates (training and evaluation);
@@ -196,13 +202,19 @@ static void darts_free(void *state)
     free(s);
 }
 
-static void darts_epoch_begin(void *state, int epoch, int epochs) { (void)state, (void)epoch, (void)epochs; }
+static void darts_epoch_begin(void *state, int epoch, int epochs)
+{
+    (void)epochs;
+    ((darts_state *)state)->epoch = epoch;
+}
 
 static int darts_step(void *state, const os_batch *train, const os_batch *val, os_step_result *r)
 {
     darts_state *s = state;
-    os_darts_arch_grad(s, train, val);
-    os_optim_step(s->aopt);
+    if (s->epoch >= s->o.warmup_epochs) {
+        os_darts_arch_grad(s, train, val);
+        os_optim_step(s->aopt);
+    }
     os_forward_ctx ctx = {.training = true};
     *r = os_weight_step(s->env.net, s->env.wopt, train, &ctx, 0.0f, s->env.label_smoothing, s->env.grad_clip);
     return 0;

@@ -10,7 +10,10 @@
  * straight-through h_j - sg(p_j) + p_j (value 1, gradient of sigmoid).
  * tau is annealed linearly from --tau-max to --tau-min over the epochs. Each
  * step: one first-order architecture step on a validation batch, then one
- * weight step. Evaluation runs the derived path (argmax alpha per choice). */
+ * weight step. Evaluation runs the derived path (argmax alpha per choice).
+ * --warmup-epochs N: the first N epochs make the weight step only, on paths
+ * sampled from the alphas as they stand (uniformly, from the initial
+ * alphas); tau keeps its schedule over all the epochs. */
 #include "search/strategy.h"
 #include "ops/ops.h"
 #include "tensor/arena.h"
@@ -22,7 +25,7 @@
 
 typedef struct {
     float tau_max, tau_min;
-    int hard;
+    int hard, warmup_epochs;
     os_alpha_opts alpha;
 } gdas_opts;
 
@@ -31,6 +34,8 @@ static const os_option gdas_options[] = {
     OS_OPTION("tau-min", OS_OPT_FLOAT, gdas_opts, tau_min, 0.1, 1e-3, 1e3, "final Gumbel temperature"),
     OS_OPTION("hard", OS_OPT_INT, gdas_opts, hard, 1, 0, 1,
               "1 = hard straight-through sample (GDAS), 0 = soft (NNI GumbelDARTS)"),
+    OS_OPTION("warmup-epochs", OS_OPT_INT, gdas_opts, warmup_epochs, 0, 0, 100000,
+              "first epochs train the weights only (no architecture step)"),
     OS_ALPHA_OPTIONS(gdas_opts, alpha),
 };
 
@@ -40,6 +45,7 @@ typedef struct {
     os_optim *aopt;
     os_rng rng;        /* Gumbel noise */
     float tau;
+    int epoch;         /* the current epoch (0-based), for the warm-up */
 } gdas_state;
 
 /* a constant next to the alphas (on their device) */
@@ -177,21 +183,24 @@ static void gdas_epoch_begin(void *state, int epoch, int epochs)
     /* linear annealing tau_max -> tau_min over the epochs */
     float t = epochs > 1 ? (float)epoch / (float)(epochs - 1) : 1.0f;
     s->tau = s->o.tau_max - (s->o.tau_max - s->o.tau_min) * t;
+    s->epoch = epoch;
 }
 
 static int gdas_step(void *state, const os_batch *train, const os_batch *val, os_step_result *r)
 {
     gdas_state *s = state;
     os_net *net = s->env.net;
-    /* first-order architecture step on the validation batch */
     os_forward_ctx ctx = {.training = true};
-    os_params_set_requires_grad(&net->weights, false);
-    os_params_zero_grad(&net->arch);
-    os_tensor *loss = os_forward_loss(net, val, &ctx, 0.0f, 0.0f, NULL);
-    os_backward(loss);
-    os_step_reset();
-    os_params_set_requires_grad(&net->weights, true);
-    os_optim_step(s->aopt);
+    if (s->epoch >= s->o.warmup_epochs) {
+        /* first-order architecture step on the validation batch */
+        os_params_set_requires_grad(&net->weights, false);
+        os_params_zero_grad(&net->arch);
+        os_tensor *loss = os_forward_loss(net, val, &ctx, 0.0f, 0.0f, NULL);
+        os_backward(loss);
+        os_step_reset();
+        os_params_set_requires_grad(&net->weights, true);
+        os_optim_step(s->aopt);
+    }
     *r = os_weight_step(net, s->env.wopt, train, &ctx, 0.0f, s->env.label_smoothing, s->env.grad_clip);
     return 0;
 }

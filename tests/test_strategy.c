@@ -6,7 +6,10 @@
  *    makes a valid child (that builds and runs a forward pass);
  *  - its state survives a checkpoint: a run saved after k steps and loaded
  *    into a fresh trainer continues exactly as the uninterrupted run (same
- *    losses, same derived architecture, same weights, bit for bit). */
+ *    losses, same derived architecture, same weights, bit for bit).
+ * And darts' and gdas' --warmup-epochs: the alphas stay put (bit for bit)
+ * through the warm-up while the weights train, then move; resume across
+ * the warm-up's end is bit-identical. */
 #include "tests/test_util.h"
 #include "tests/ds_util.h"
 #include "search/trainer.h"
@@ -34,6 +37,22 @@ static void rig_open(rig *g, const os_space *sp, const os_strategy *st)
                             .momentum = 0.9f, .weight_decay = 3e-4f, .grad_clip = 5.0f};
     cr_assert_eq(os_trainer_init(&g->t, &g->net, sp, &ts, st, NULL), 0, "%s/%s: %s", sp->name, st->name,
                  os_last_error());
+}
+
+/* kv: option name, value, ..., NULL */
+static void rig_open_kv(rig *g, const os_space *sp, const os_strategy *st, const char *const *kv)
+{
+    os_space_opts so = {.cells = 3, .channels = 2, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = CLASSES,
+                        .seed = 5};
+    cr_assert_eq(sp->build(&g->net, &so), 0, "%s: %s", sp->name, os_last_error());
+    void *opts = calloc(1, st->options_size + 1);
+    os_options_defaults(st->options, st->n_options, opts);
+    for (int i = 0; kv[i]; i += 2)
+        cr_assert_eq(os_options_set(st->options, st->n_options, opts, kv[i], kv[i + 1]), 0, "%s", os_last_error());
+    os_train_settings ts = {.search = 1, .epochs = 3, .batch = B, .seed = 9, .lr = 0.05f, .lr_min = 0.001f,
+                            .momentum = 0.9f, .weight_decay = 3e-4f, .grad_clip = 5.0f};
+    cr_assert_eq(os_trainer_init(&g->t, &g->net, sp, &ts, st, opts), 0, "%s", os_last_error());
+    free(opts);
 }
 
 static void rig_close(rig *g)
@@ -202,4 +221,88 @@ Test(strategy, options_by_name_are_range_checked)
         free(back);
         free(opts);
     }
+}
+
+/* ---- --warmup-epochs (darts, gdas) ---------------------------------------------------- */
+/* 1 when every alpha of a equals that of the copy h (bit for bit) */
+static int alphas_equal(const os_net *a, float *const *h)
+{
+    for (int i = 0; i < a->arch.n; i++)
+        if (memcmp(a->arch.t[i]->data, h[i], sizeof(float) * (size_t)os_numel(a->arch.t[i])))
+            return 0;
+    return 1;
+}
+
+static float **copy_alphas(const os_net *a)
+{
+    float **h = calloc((size_t)a->arch.n, sizeof *h);
+    for (int i = 0; i < a->arch.n; i++) {
+        size_t n = (size_t)os_numel(a->arch.t[i]);
+        h[i] = malloc(sizeof(float) * n);
+        memcpy(h[i], a->arch.t[i]->data, sizeof(float) * n);
+    }
+    return h;
+}
+
+static void free_alphas(const os_net *a, float **h)
+{
+    for (int i = 0; i < a->arch.n; i++)
+        free(h[i]);
+    free(h);
+}
+
+static void warmup_case(const char *strategy, const char *space, int unrolled)
+{
+    os_set_threads(1);
+    const os_space *sp = os_space_find(space);
+    const os_strategy *st = os_strategy_find(strategy);
+    cr_assert(sp && st);
+    const char *const kv[] = {"warmup-epochs", "1", "arch-lr", "0.05", unrolled ? "unrolled" : NULL, "1", NULL};
+    rig a, b;
+    float la[6], lb[6];
+    rig_open_kv(&a, sp, st, kv);
+    float **init = copy_alphas(&a.net);
+    os_tensor *w0 = a.net.weights.t[0];
+    float first = ((float *)w0->data)[0];
+    run_steps(&a, 0, 2, la); /* epoch 0: the warm-up */
+    cr_expect(alphas_equal(&a.net, init), "%s %s: the alphas moved during the warm-up", strategy, space);
+    cr_expect(((float *)w0->data)[0] != first, "%s %s: the weights did not train in the warm-up", strategy, space);
+    /* resume at the warm-up's end: the same steps after it, bit for bit */
+    char dir[256], path[512];
+    du_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+    a.t.pr.batch = 0;
+    cr_assert_eq(os_trainer_save(&a.t, path, "{\"test\": 1}"), 0, "%s", os_last_error());
+    rig_open_kv(&b, sp, st, kv);
+    cr_assert_eq(os_trainer_load(&b.t, path), 0, "%s", os_last_error());
+    run_steps(&a, 2, 4, la); /* epoch 1: architecture steps */
+    run_steps(&b, 2, 4, lb);
+    cr_expect(!alphas_equal(&a.net, init), "%s %s: the alphas did not move after the warm-up", strategy, space);
+    for (int s = 2; s < 4; s++)
+        cr_expect(la[s] == lb[s], "%s %s step %d: %.9g vs resumed %.9g", strategy, space, s, la[s], lb[s]);
+    expect_same_weights(&a.net, &b.net);
+    /* without the warm-up the first step moves them */
+    rig c;
+    float lc[2];
+    rig_open_kv(&c, sp, st, (const char *const[]){"arch-lr", "0.05", unrolled ? "unrolled" : NULL, "1", NULL});
+    run_steps(&c, 0, 1, lc);
+    cr_expect(!alphas_equal(&c.net, init), "%s %s: warmup-epochs 0 kept the alphas", strategy, space);
+    rig_close(&c);
+    free_alphas(&a.net, init);
+    rig_close(&b);
+    rig_close(&a);
+    du_rmtree(dir);
+}
+
+Test(strategy, darts_warmup_keeps_alphas_then_moves_them, .timeout = 120)
+{
+    warmup_case("darts", "nb201", 0);
+    warmup_case("darts", "cifar_cell", 0);
+    warmup_case("darts", "nb201", 1);
+}
+
+Test(strategy, gdas_warmup_keeps_alphas_then_moves_them, .timeout = 120)
+{
+    warmup_case("gdas", "nb201", 0);
+    warmup_case("gdas", "cifar_cell", 0);
 }
