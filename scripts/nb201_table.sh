@@ -30,7 +30,8 @@
 # generation, 4 generations after the first) on 4 validation batches each:
 # `--population 20 --generations 4 --top 5 --mutations 10 --crossovers 10
 # --val-batches 4 --bn-batches 0` (with the protocol's batch statistics a
-# BN recalibration has nothing to do); random uses the same --val-batches.
+# BN recalibration has nothing to do); random evaluates a candidate the same
+# way (the same --val-batches and --bn-batches).
 # SELECT=0 skips both.
 set -eu
 if [ $# -lt 3 ]; then
@@ -100,6 +101,8 @@ print("`%s` | %.2f | %.2f | %.2f | %d" % (arch.replace("|", "\\|"), pct(1), pct(
 }
 # shellcheck disable=SC2086
 select spos+evolve $EVOLVE
-vb=$(echo "$EVOLVE" | sed -n 's/.*--val-batches \([0-9]*\).*/--val-batches \1/p')
+# random: the evolution's evaluation of a candidate (its --val-batches and --bn-batches)
+vb=$(echo "$EVOLVE" | sed -n 's/.*\(--val-batches [0-9]*\).*/\1/p')
+bb=$(echo "$EVOLVE" | sed -n 's/.*\(--bn-batches [0-9]*\).*/\1/p')
 # shellcheck disable=SC2086
-select random --random "$SAMPLES" $vb
+select random --random "$SAMPLES" $vb $bb
