@@ -81,7 +81,7 @@ tail -n 1 "$TABLE"
 EVOLVE=${EVOLVE:---population 20 --generations 4 --top 5 --mutations 10 --crossovers 10 --val-batches 4 --bn-batches 0}
 SAMPLES=${SAMPLES:-100}
 epochs_run=$(tail -n 1 "$out/metrics.jsonl" | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["epoch"])')
-select() { # NAME FLAGS...: choose on the supernet, append a row
+choose_on() { # NAME FLAGS...: choose on the supernet, append a row
     name=$1; shift
     t0=$(date +%s)
     # shellcheck disable=SC2068
@@ -100,9 +100,9 @@ print("`%s` | %.2f | %.2f | %.2f | %d" % (arch.replace("|", "\\|"), pct(1), pct(
     tail -n 1 "$TABLE"
 }
 # shellcheck disable=SC2086
-select spos+evolve $EVOLVE
+choose_on spos+evolve $EVOLVE
 # random: the evolution's evaluation of a candidate (its --val-batches and --bn-batches)
 vb=$(echo "$EVOLVE" | sed -n 's/.*\(--val-batches [0-9]*\).*/\1/p')
 bb=$(echo "$EVOLVE" | sed -n 's/.*\(--bn-batches [0-9]*\).*/\1/p')
 # shellcheck disable=SC2086
-select random --random "$SAMPLES" $vb $bb
+choose_on random --random "$SAMPLES" $vb $bb

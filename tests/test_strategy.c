@@ -28,18 +28,7 @@ typedef struct {
     os_trainer t;
 } rig;
 
-static void rig_open(rig *g, const os_space *sp, const os_strategy *st)
-{
-    os_space_opts so = {.cells = 3, .channels = 2, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = CLASSES,
-                        .seed = 5};
-    cr_assert_eq(sp->build(&g->net, &so), 0, "%s: %s", sp->name, os_last_error());
-    os_train_settings ts = {.search = 1, .epochs = 3, .batch = B, .seed = 9, .lr = 0.05f, .lr_min = 0.001f,
-                            .momentum = 0.9f, .weight_decay = 3e-4f, .grad_clip = 5.0f};
-    cr_assert_eq(os_trainer_init(&g->t, &g->net, sp, &ts, st, NULL), 0, "%s/%s: %s", sp->name, st->name,
-                 os_last_error());
-}
-
-/* kv: option name, value, ..., NULL */
+/* kv: option name, value, ..., NULL (or NULL: the defaults) */
 static void rig_open_kv(rig *g, const os_space *sp, const os_strategy *st, const char *const *kv)
 {
     os_space_opts so = {.cells = 3, .channels = 2, .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = CLASSES,
@@ -47,13 +36,16 @@ static void rig_open_kv(rig *g, const os_space *sp, const os_strategy *st, const
     cr_assert_eq(sp->build(&g->net, &so), 0, "%s: %s", sp->name, os_last_error());
     void *opts = calloc(1, st->options_size + 1);
     os_options_defaults(st->options, st->n_options, opts);
-    for (int i = 0; kv[i]; i += 2)
+    for (int i = 0; kv && kv[i]; i += 2)
         cr_assert_eq(os_options_set(st->options, st->n_options, opts, kv[i], kv[i + 1]), 0, "%s", os_last_error());
     os_train_settings ts = {.search = 1, .epochs = 3, .batch = B, .seed = 9, .lr = 0.05f, .lr_min = 0.001f,
                             .momentum = 0.9f, .weight_decay = 3e-4f, .grad_clip = 5.0f};
-    cr_assert_eq(os_trainer_init(&g->t, &g->net, sp, &ts, st, opts), 0, "%s", os_last_error());
+    cr_assert_eq(os_trainer_init(&g->t, &g->net, sp, &ts, st, opts), 0, "%s/%s: %s", sp->name, st->name,
+                 os_last_error());
     free(opts);
 }
+
+static void rig_open(rig *g, const os_space *sp, const os_strategy *st) { rig_open_kv(g, sp, st, NULL); }
 
 static void rig_close(rig *g)
 {
