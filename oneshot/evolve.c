@@ -171,8 +171,7 @@ static int open_run(evo *v)
                          .mean = d->mean, .std = d->std, .crop_pad = rc->crop_pad, .flip = rc->flip != 0,
                          .cutout = rc->cutout};
     v->recal_l = os_loader_new(&d->train, d->idx_w, d->n_w, &lo);
-    os_loader_opts vo = {.batch_size = batch, .mean = d->mean, .std = d->std};
-    v->val_l = os_loader_new(&d->train, d->idx_a, d->n_a, &vo);
+    v->val_l = d->vl; /* unaugmented, one fixed shuffled order: mixed classes in every batch (data.h) */
     v->xb = malloc(sizeof(float) * (size_t)d->train.c * d->train.h * d->train.w * (size_t)batch);
     v->yb = malloc(sizeof(int32_t) * (size_t)batch);
     if (!v->recal_l || !v->val_l || !v->xb || !v->yb)
@@ -575,8 +574,6 @@ int os_cmd_evolve(os_config *c)
         os_net_free(&v.net);
     if (v.recal_l)
         os_loader_free(v.recal_l);
-    if (v.val_l)
-        os_loader_free(v.val_l);
     free(v.xb);
     free(v.yb);
     os_run_data_close(&v.d);

@@ -148,11 +148,22 @@ int os_run_data_open(os_run_data *d, const os_data_settings *c)
             d->al = os_loader_new(&d->train, d->idx_a, d->n_a, &o);
         }
     }
-    os_loader_opts t = {.batch_size = d->batch, .mean = d->mean, .std = d->std, .prefetch = true};
+    /* evaluation: unaugmented, one fixed shuffled order (data.h) */
+    os_loader_opts t = {.batch_size = d->batch, .shuffle = true, .seed = (uint64_t)c->seed ^ 0x6576616cull, /* "eval" */
+                        .mean = d->mean, .std = d->std, .prefetch = true};
     d->tl = os_loader_new(&d->test, NULL, d->test.n, &t);
+    if (search) {
+        t.batch_size = c->batch; /* the test batches' cap above is not the architecture half's */
+        d->vl = os_loader_new(&d->train, d->idx_a, d->n_a, &t);
+    }
     size_t img = (size_t)d->train.c * d->train.h * d->train.w;
     d->xb = malloc(sizeof(float) * img * (size_t)d->batch * 2);
     d->yb = malloc(sizeof(int32_t) * (size_t)d->batch * 2);
+    if ((need_train && (!d->wl || (search && !d->al))) || !d->tl || (search && !d->vl)) {
+        os_error("out of memory for the batch loaders (batches of %d images of %dx%dx%d): lower --batch", d->batch,
+                 d->train.c, d->train.h, d->train.w);
+        return fail(d);
+    }
     if (!d->xb || !d->yb) {
         os_error("out of memory for two batches of %d images of %dx%dx%d: lower --batch", d->batch, d->train.c,
                  d->train.h, d->train.w);
@@ -169,6 +180,8 @@ void os_run_data_close(os_run_data *d)
         os_loader_free(d->al);
     if (d->tl)
         os_loader_free(d->tl);
+    if (d->vl)
+        os_loader_free(d->vl);
     os_dataset_free(&d->train);
     os_dataset_free(&d->test);
     free(d->idx_w);

@@ -25,6 +25,7 @@ typedef struct os_run_data {
     int n_w, n_a;
     float mean[4], std[4];
     os_loader *wl, *al, *tl;  /* weights, architecture, test */
+    os_loader *vl;            /* search: the architecture half for evaluation (evolve) */
     float *xb;                /* host batch buffer: two batches */
     int32_t *yb;
     int batch;
@@ -43,7 +44,16 @@ typedef struct os_run_data {
  *  - enough training images for one batch (need_train).
  * Something that loads but may not be meant (IDX labels with gaps) is in
  * d->train.warning, for the program to print. Without need_train the batch
- * is capped at the test split's size (d->batch). */
+ * is capped at the test split's size (d->batch).
+ *
+ * The evaluation loaders (tl, and vl in a search: the architecture half) do
+ * not augment and read their images in one fixed shuffled order, the same
+ * on every pass (os_trainer_evaluate and evolve seek to its start). The
+ * image files hold a class after another and the splits keep that order,
+ * so in file order a partial pass (--val-batches) would see one or two
+ * classes, and a network normalising with batch statistics
+ * (--bn-batch-stats, NAS-Bench-201's protocol) would see batches of one
+ * class; a whole pass sees every image once in either order. */
 int os_run_data_open(os_run_data *d, const os_data_settings *s);
 void os_run_data_close(os_run_data *d);
 

@@ -951,6 +951,92 @@ Test(run_data, one_class_and_constant_channels)
     du_rmtree(dir);
 }
 
+/* distinct labels among y[0..n-1] (labels < 16) */
+static int n_labels(const int32_t *y, int n)
+{
+    int seen[16] = {0}, k = 0;
+    for (int i = 0; i < n; i++)
+        k += !seen[y[i]]++;
+    return k;
+}
+
+/* The image files hold a class after another; the evaluation loaders (test,
+ * and the architecture half for evolve) must still give batches of mixed
+ * classes, the same on every pass, each image once a pass, unaugmented.
+ * (In file order a partial pass saw one class, and batch-statistics BN
+ * normalised every batch within one class.) */
+Test(run_data, evaluation_loaders_mix_the_classes)
+{
+    char dir[256];
+    du_tmpdir(dir, sizeof dir);
+    uint8_t tr[80], te[40];
+    for (int i = 0; i < 80; i++)
+        tr[i] = (uint8_t)(i / 20);
+    for (int i = 0; i < 40; i++)
+        te[i] = (uint8_t)(i / 10);
+    du_write_idx(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 80, 4, 4, tr, 0);
+    du_write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 40, 4, 4, te, 0);
+    os_data_settings s = run_settings(dir);
+    s.batch = 8;
+    for (int need_train = 1; need_train >= 0; need_train--) {
+        s.need_train = need_train;
+        os_run_data d;
+        cr_assert_eq(os_run_data_open(&d, &s), 0, "%s", os_last_error());
+        cr_assert(d.vl && d.tl);
+        cr_expect_eq(os_loader_batch_size(d.vl), 8, "the architecture half's batch is --batch's");
+        os_loader *ls[2] = {d.vl, d.tl};
+        int want[2] = {d.n_a, 40};
+        for (int k = 0; k < 2; k++) {
+            float x0[8 * 16], x[8 * 16];
+            int32_t y0[8], y[8];
+            int counts[4] = {0}, seen = 0, n;
+            os_loader_seek(ls[k], 0, 0);
+            cr_assert_eq(os_loader_next(ls[k], x0, y0), 8);
+            cr_expect_geq(n_labels(y0, 8), 3, "loader %d: the first batch holds %d classes", k, n_labels(y0, 8));
+            for (int i = 0; i < 8; i++)
+                counts[y0[i]]++;
+            seen = 8;
+            while ((n = os_loader_next(ls[k], x, y)) > 0) {
+                for (int i = 0; i < n; i++)
+                    counts[y[i]]++;
+                seen += n;
+            }
+            cr_expect_eq(seen, want[k], "loader %d: a pass reads every image once", k);
+            if (k == 1)
+                for (int c = 0; c < 4; c++)
+                    cr_expect_eq(counts[c], 10, "test class %d: %d images in a pass", c, counts[c]);
+            /* the next pass (a seek to its start, as evaluations do) is the same */
+            os_loader_seek(ls[k], 0, 0);
+            cr_assert_eq(os_loader_next(ls[k], x, y), 8);
+            cr_expect(!memcmp(x, x0, sizeof x) && !memcmp(y, y0, sizeof y), "loader %d: another order on a new pass", k);
+            /* unaugmented (the run has crop, flip and cutout): another epoch's pass holds the same images */
+            static float all[40 * 16];
+            int m = 0;
+            os_loader_seek(ls[k], 3, 0);
+            while ((n = os_loader_next(ls[k], all + 16 * m, y)) > 0)
+                m += n;
+            cr_assert_eq(m, want[k]);
+            for (int i = 0; i < 8; i++) {
+                int found = 0;
+                for (int j = 0; j < m && !found; j++)
+                    found = !memcmp(x0 + 16 * i, all + 16 * j, sizeof(float) * 16);
+                cr_expect(found, "loader %d: image %d of the first batch is not in epoch 3's pass as it was", k, i);
+            }
+        }
+        os_run_data_close(&d);
+    }
+    /* evaluation only, a test split smaller than --batch: the test batches shrink, the architecture half's do not */
+    du_write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 4, 4, 4, (const uint8_t[]){0, 1, 2, 3}, 0);
+    s.need_train = 0;
+    os_run_data d;
+    cr_assert_eq(os_run_data_open(&d, &s), 0, "%s", os_last_error());
+    cr_expect_eq(d.batch, 4);
+    cr_expect_eq(os_loader_batch_size(d.tl), 4);
+    cr_expect_eq(os_loader_batch_size(d.vl), 8);
+    os_run_data_close(&d);
+    du_rmtree(dir);
+}
+
 Test(run_data, settings_in_user_terms)
 {
     char dir[256];
