@@ -32,7 +32,12 @@
 # --val-batches 4 --bn-batches 0` (with the protocol's batch statistics a
 # BN recalibration has nothing to do); random evaluates a candidate the same
 # way (the same --val-batches and --bn-batches).
-# SELECT=0 skips both.
+# SELECT=0 skips both. TRAINED=RUN_DIR (spos) skips the training and
+# chooses again on that finished run (its own STRATEGY, BUDGET and SEED
+# given as usual), appending only the two selection rows; WALL (the
+# training's wall seconds, required) and LOAD (default -) fill their
+# columns. For a selection rerun on a supernet trained earlier; its
+# directories are RUN_DIR/spos+evolve-again-DATE and random-again-DATE.
 set -eu
 if [ $# -lt 3 ]; then
     echo "usage: $0 STRATEGY EPOCHSxIMAGES SEED [extra train flags...]" >&2
@@ -51,8 +56,19 @@ TABLE=${TABLE:-docs/nb201_table.md}
 RUNS=${RUNS:-runs/nb201-table}
 extra="$*"
 tag=$(echo "$extra" | tr -c 'A-Za-z0-9.-' '_' | sed 's/__*/_/g; s/^_//; s/_$//')
-out=$RUNS/$strategy-$budget-s$seed${tag:+-$tag}-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RUNS" "$(dirname "$TABLE")"
+if [ ! -s "$TABLE" ]; then
+    printf '%s\n%s\n' \
+        "| date | strategy | flags | budget (epochs x img/class) | seed | threads | load at start | wall s | architecture | CIFAR-10 | CIFAR-100 | ImageNet16-120 | rank /15625 | epochs run |" \
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" > "$TABLE"
+fi
+if [ -n "${TRAINED:-}" ]; then
+    [ "$strategy" = spos ] || { echo "$0: TRAINED chooses again on a spos supernet, not on a $strategy run" >&2; exit 2; }
+    [ -s "$TRAINED/checkpoint.safetensors" ] || { echo "$0: TRAINED=$TRAINED: no checkpoint.safetensors there" >&2; exit 2; }
+    out=$TRAINED; load=${LOAD:--}
+    wall=${WALL:?TRAINED needs WALL, the wall seconds of the training}
+else
+out=$RUNS/$strategy-$budget-s$seed${tag:+-$tag}-$(date +%Y%m%d-%H%M%S)
 load=$(cut -d' ' -f1 /proc/loadavg)
 start=$(date +%s)
 # shellcheck disable=SC2086
@@ -61,11 +77,6 @@ nice "$ONESHOT" train --space nb201 --strategy "$strategy" --protocol nb201 --da
     --threads "$THREADS" --plots 0 --log-every 1000000 --out "$out" $extra > "$out.log" 2>&1 || {
     echo "$0: the search failed; see $out.log" >&2; tail -5 "$out.log" >&2; exit 1; }
 wall=$(( $(date +%s) - start ))
-if [ ! -s "$TABLE" ]; then
-    printf '%s\n%s\n' \
-        "| date | strategy | flags | budget (epochs x img/class) | seed | threads | load at start | wall s | architecture | CIFAR-10 | CIFAR-100 | ImageNet16-120 | rank /15625 | epochs run |" \
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" > "$TABLE"
-fi
 # the last epoch's benchmark entry (the exported architecture's; with
 # --stop-skips the epoch the search stopped at)
 row=$(tail -n 1 "$out/metrics.jsonl" | python3 -c '
@@ -75,21 +86,24 @@ print("`%s` | %.2f | %.2f | %.2f | %d | %d" % (b["arch_str"].replace("|", "\\|")
       b["rank_cifar10"], m["epoch"]))')
 echo "| $(date +%Y-%m-%d) | $strategy | ${extra:--} | $budget | $seed | $THREADS | $load | $wall | $row |" >> "$TABLE"
 tail -n 1 "$TABLE"
+fi
 [ "$strategy" = spos ] && [ "${SELECT:-1}" != 0 ] || exit 0
 
 # spos: evolution and random search on the supernet just trained
 EVOLVE=${EVOLVE:---population 20 --generations 4 --top 5 --mutations 10 --crossovers 10 --val-batches 4 --bn-batches 0}
 SAMPLES=${SAMPLES:-100}
+again=${TRAINED:+-again-$(date +%Y%m%d-%H%M%S)} # a new selection beside the earlier ones
 epochs_run=$(tail -n 1 "$out/metrics.jsonl" | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["epoch"])')
 choose_on() { # NAME FLAGS...: choose on the supernet, append a row
     name=$1; shift
+    dir=$out/$name$again
     t0=$(date +%s)
     # shellcheck disable=SC2068
     nice "$ONESHOT" evolve --run "$out" --benchmark "$BENCH" --seed "$seed" --threads "$THREADS" --log-every 1000000 \
-        --out "$out/$name" $@ > "$out/$name.log" 2>&1 || {
-        echo "$0: oneshot evolve ($name) failed; see $out/$name.log" >&2; tail -5 "$out/$name.log" >&2; exit 1; }
+        --out "$dir" $@ > "$dir.log" 2>&1 || {
+        echo "$0: oneshot evolve ($name) failed; see $dir.log" >&2; tail -5 "$dir.log" >&2; exit 1; }
     sel=$(( $(date +%s) - t0 ))
-    entry=$("$ONESHOT" query "$out/$name/arch.json" --benchmark "$BENCH" | python3 -c '
+    entry=$("$ONESHOT" query "$dir/arch.json" --benchmark "$BENCH" | python3 -c '
 import sys
 lines = sys.stdin.read().split("\n")
 arch = lines[0].strip()
