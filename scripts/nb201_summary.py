@@ -9,7 +9,9 @@ wall seconds per run (min-max).
     scripts/nb201_summary.py runs/t.md --since 2026-11-30
 
 --since DATE keeps rows of that date or later; --budget B keeps one budget.
-A seed run more than once counts once (its last row).
+A seed run more than once counts once (its last row). Rows whose flags
+begin with "withdrawn" (a result found wrong later, kept in the table with
+the reason) are left out.
 """
 import sys
 
@@ -54,7 +56,7 @@ def main(argv):
         if len(c) < 14:
             continue
         date, strategy, flags, bud, seed, wall, acc = c[0], c[1], c[2], c[3], c[4], c[7], c[9]
-        if date < since or (budget and bud != budget):
+        if date < since or (budget and bud != budget) or flags.startswith("withdrawn"):
             continue
         key = (strategy, flags, bud)
         groups.setdefault(key, {})[int(seed)] = (float(acc), wall.split()[0])
