@@ -159,11 +159,6 @@ int os_run_data_open(os_run_data *d, const os_data_settings *c)
     size_t img = (size_t)d->train.c * d->train.h * d->train.w;
     d->xb = malloc(sizeof(float) * img * (size_t)d->batch * 2);
     d->yb = malloc(sizeof(int32_t) * (size_t)d->batch * 2);
-    if ((need_train && (!d->wl || (search && !d->al))) || !d->tl || (search && !d->vl)) {
-        os_error("out of memory for the batch loaders (batches of %d images of %dx%dx%d): lower --batch", d->batch,
-                 d->train.c, d->train.h, d->train.w);
-        return fail(d);
-    }
     if (!d->xb || !d->yb) {
         os_error("out of memory for two batches of %d images of %dx%dx%d: lower --batch", d->batch, d->train.c,
                  d->train.h, d->train.w);
