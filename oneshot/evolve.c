@@ -101,7 +101,7 @@ typedef struct {
     os_config rc;          /* the run's */
     char out[600], state_path[700], log_path[700], arch_path[700];
     os_run_data d;
-    os_loader *recal_l, *val_l;
+    os_loader *recal_l; /* validation: d.vl */
     float *xb;             /* one batch of evolve's own size (not d's: */
     int32_t *yb;           /* without training, d's buffers fit test batches only) */
     source recal, val;
@@ -171,17 +171,16 @@ static int open_run(evo *v)
                          .mean = d->mean, .std = d->std, .crop_pad = rc->crop_pad, .flip = rc->flip != 0,
                          .cutout = rc->cutout};
     v->recal_l = os_loader_new(&d->train, d->idx_w, d->n_w, &lo);
-    v->val_l = d->vl; /* unaugmented, one fixed shuffled order: mixed classes in every batch (data.h) */
     v->xb = malloc(sizeof(float) * (size_t)d->train.c * d->train.h * d->train.w * (size_t)batch);
     v->yb = malloc(sizeof(int32_t) * (size_t)batch);
-    if (!v->recal_l || !v->val_l || !v->xb || !v->yb)
+    if (!v->recal_l || !v->xb || !v->yb)
         return os_error("out of memory for batches of %d images of %dx%dx%d: lower --batch", batch, d->train.c,
                         d->train.h, d->train.w), fail(1);
     v->recal = (source){v->recal_l, v->xb, v->yb};
-    v->val = (source){v->val_l, v->xb, v->yb};
+    v->val = (source){d->vl, v->xb, v->yb}; /* unaugmented, one fixed shuffled order (data.h) */
     char desc[700];
     os_dataset_describe(&d->train, desc, sizeof desc);
-    int nb = os_loader_batches_per_epoch(v->recal_l), nv = os_loader_batches_per_epoch(v->val_l);
+    int nb = os_loader_batches_per_epoch(v->recal_l), nv = os_loader_batches_per_epoch(d->vl);
     nb = c->bn_batches < nb ? c->bn_batches : nb;
     nv = c->val_batches > 0 && c->val_batches < nv ? c->val_batches : nv;
     printf("data: %s\n      BN recalibration: %d batches of %d from the run's %d weight images; validation: %d "

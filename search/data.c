@@ -154,6 +154,7 @@ int os_run_data_open(os_run_data *d, const os_data_settings *c)
     d->tl = os_loader_new(&d->test, NULL, d->test.n, &t);
     if (search) {
         t.batch_size = c->batch; /* the test batches' cap above is not the architecture half's */
+        t.prefetch = false;      /* read by evolve only: no idle thread in a training run */
         d->vl = os_loader_new(&d->train, d->idx_a, d->n_a, &t);
     }
     size_t img = (size_t)d->train.c * d->train.h * d->train.w;
