@@ -22,6 +22,7 @@ enum { T_INT, T_FLOAT, T_STR, T_BOOL };
 #define EVOLVE (1u << OS_CMD_EVOLVE)
 #define LATENCY (1u << OS_CMD_LATENCY)
 #define QUERY (1u << OS_CMD_QUERY)
+#define PERTURB (1u << OS_CMD_PERTURB)
 #define FIT (TRAIN | RETRAIN)
 
 /* On --resume a flag must keep the run's value (FIXED), may change (FREE:
@@ -51,16 +52,16 @@ static const flag flags[] = {
     F("force", T_BOOL, force, FIT, 0, 1, FREE, "with --out: remove the run in that directory and start over"),
     F("resume", T_STR, resume, FIT, 0, 0, FREE, "continue the run in this directory where it stopped"),
     F("out", T_STR, out, PLOT, 0, 0, FREE, "where the pictures go (default: RUN/plots; with --arch only: plots)"),
-    F("run", T_STR, run, EVAL | EXPORT | PLOT | EVOLVE, 0, 0, FREE, "the run directory to read"),
+    F("run", T_STR, run, EVAL | EXPORT | PLOT | EVOLVE | PERTURB, 0, 0, FREE, "the run directory to read"),
     F("arch", T_STR, arch, RETRAIN | COSTS | PLOT | LATENCY | QUERY, 0, 0, FIXED, "arch.json (ours or NNI's), darts-v1, darts-v2, or an nb201 string"),
     F("epochs", T_INT, epochs, FIT, 1, BIG, FREE, "epochs"),
-    F("batch", T_INT, batch, FIT | EVAL | EVOLVE | LATENCY, 1, 65536, FIXED, "batch size (evolve: default the run's)"),
+    F("batch", T_INT, batch, FIT | EVAL | EVOLVE | PERTURB | LATENCY, 1, 65536, FIXED, "batch size (evolve, perturb: default the run's)"),
     F("cells", T_INT, cells, FIT | COSTS | LATENCY, 1, 1000, FIXED, "cells (cifar_cell: in all; nb201: per stage)"),
     F("channels", T_INT, channels, FIT | COSTS | LATENCY, 1, 4096, FIXED, "initial channels"),
     F("subset", T_INT, subset, FIT, 0, BIG, FIXED, "use only the first N training images of each class (0 = all)"),
     F("test-subset", T_INT, max_per_class_test, FIT | EVAL, 0, BIG, FIXED, "use only the first N test images of each class (0 = all)"),
-    F("seed", T_INT, seed, FIT | EVOLVE, 0, 2147483647, FIXED, "random seed (evolve: of the search, default 2)"),
-    F("threads", T_INT, threads, FIT | EVAL | EVOLVE | LATENCY, 0, 1024, WARN, "CPU threads (0 = all cores)"),
+    F("seed", T_INT, seed, FIT | EVOLVE | PERTURB, 0, 2147483647, FIXED, "random seed (evolve: of the search, perturb: of the order of choices; default 2)"),
+    F("threads", T_INT, threads, FIT | EVAL | EVOLVE | PERTURB | LATENCY, 0, 1024, WARN, "CPU threads (0 = all cores)"),
     F("device", T_STR, device, FIT | EVAL | LATENCY, 0, 0, WARN, "cpu | cuda | cuda-emu | debug (default: cuda when a GPU is present, else cpu)"),
     F("train-portion", T_FLOAT, train_portion, TRAIN, 0.01, 0.99, FIXED, "fraction of the training set that trains weights (rest: architecture)"),
     F("lr", T_FLOAT, lr, FIT, 1e-09, 1e6, FIXED, "weight learning rate (SGD)"),
@@ -72,7 +73,7 @@ static const flag flags[] = {
     F("stop-skips", T_INT, stop_skips, TRAIN, 0, 64, FREE, "stop the search once the derived architecture has N or more skip_connect (0 = off)"),
     F("bn-batch-stats", T_INT, bn_batch_stats, TRAIN, 0, 1, FIXED, "nb201: supernet BN without running statistics, batch statistics in train and eval (1/0)"),
     F("protocol", T_STR, protocol, TRAIN, 0, 0, FIXED, "nb201: NAS-Bench-201's search settings for the strategy (explicit flags still override)"),
-    F("benchmark", T_STR, benchmark, TRAIN | EXPORT | QUERY | EVOLVE, 0, 0, FREE, "nb201: the NAS-Bench-201 table for scoring (default: $ONESHOT_NB201, or nb201/nats_tss_200ep.csv beside --data)"),
+    F("benchmark", T_STR, benchmark, TRAIN | EXPORT | QUERY | EVOLVE | PERTURB, 0, 0, FREE, "nb201: the NAS-Bench-201 table for scoring (default: $ONESHOT_NB201, or nb201/nats_tss_200ep.csv beside --data)"),
     F("auxiliary-weight", T_FLOAT, auxiliary_weight, RETRAIN, 0, 10, FIXED, "auxiliary head loss weight (0 = no head)"),
     F("drop-path", T_FLOAT, drop_path, RETRAIN, 0, 0.9, FIXED, "drop-path probability (ramped linearly over the epochs)"),
     F("label-smoothing", T_FLOAT, label_smoothing, FIT, 0, 0.99, FIXED, "cross-entropy label smoothing"),
@@ -86,17 +87,17 @@ static const flag flags[] = {
     F("limit-steps", T_INT, limit_steps, FIT, 0, BIG, FREE, "at most N steps per epoch (0 = all; for quick runs)"),
     F("stop-after", T_INT, stop_after, FIT | EVOLVE, 0, BIG, FREE, "stop as if interrupted after N steps (evolve: candidates) of this invocation (0 = never)"),
     F("plots", T_INT, plots, FIT, 0, BIG, FREE, "redraw the run's pictures and report (DIR/plots) every N epochs (0 = never)"),
-    F("data", T_STR, data, EVOLVE, 0, 0, FREE, "the run's dataset directory, if it moved (default: the run's)"),
-    F("format", T_STR, format, EVOLVE, 0, 0, FREE, "its format, if it changed (default: the run's)"),
+    F("data", T_STR, data, EVOLVE | PERTURB, 0, 0, FREE, "the run's dataset directory, if it moved (default: the run's)"),
+    F("format", T_STR, format, EVOLVE | PERTURB, 0, 0, FREE, "its format, if it changed (default: the run's)"),
     F("out", T_STR, out, EVOLVE, 0, 0, FREE, "where evolution.jsonl, arch.json and the evolution's state go (default: the run directory)"),
-    F("val-batches", T_INT, val_batches, EVOLVE, 0, BIG, FREE, "validation batches per candidate (0 = all of the run's validation half)"),
+    F("val-batches", T_INT, val_batches, EVOLVE | PERTURB, 0, BIG, FREE, "validation batches per candidate (perturb: per probe; 0 = all of the run's validation half)"),
     F("population", T_INT, population, EVOLVE, 1, 100000, FREE, "candidates per generation, the first all random (default 50)"),
     F("generations", T_INT, generations, EVOLVE, 0, 100000, FREE, "generations after the random first one (default 20)"),
     F("top", T_INT, top, EVOLVE, 1, 100000, FREE, "the best candidates so far that parent each generation (default 10)"),
     F("mutations", T_INT, mutations, EVOLVE, 0, 100000, FREE, "mutants per generation (default 25)"),
     F("crossovers", T_INT, crossovers, EVOLVE, 0, 100000, FREE, "crossovers per generation (default 25)"),
     F("mutation-prob", T_FLOAT, mutation_prob, EVOLVE, 0, 1, FREE, "probability that a mutation redraws a choice (default 0.1)"),
-    F("bn-batches", T_INT, bn_batches, EVOLVE, 0, 100000, FREE, "training batches that recalibrate each candidate's BN statistics (0 = none; default 10)"),
+    F("bn-batches", T_INT, bn_batches, EVOLVE | PERTURB, 0, 100000, FREE, "training batches that recalibrate each candidate's BN statistics (0 = none; default 10; none under batch statistics, --protocol nb201)"),
     F("max-params", T_STR, max_params, EVOLVE, 0, 0, FREE, "keep only candidates with at most this many parameters (e.g. 250000, 0.25M)"),
     F("max-madds", T_STR, max_madds, EVOLVE, 0, 0, FREE, "... at most this many multiply-adds per image (e.g. 40M)"),
     F("max-latency", T_FLOAT, max_latency, EVOLVE, 0, 1e9, FREE, "... at most this latency in ms (needs --latency-table)"),
@@ -107,6 +108,10 @@ static const flag flags[] = {
     F("warmup", T_INT, warmup, LATENCY, 0, 100000, FREE, "untimed forwards first (default 5)"),
     F("latency-table", T_STR, latency_table, LATENCY, 0, 0, FREE, "with --arch: also the latency this table predicts for the child"),
     F("random", T_INT, random_n, EVOLVE, 0, BIG, FREE, "random search instead: N random candidates under the same limits"),
+    F("out", T_STR, out, PERTURB, 0, 0, FREE, "where perturb.jsonl and arch.json go (default: RUN/perturb)"),
+    F("tune-steps", T_INT, tune_steps, PERTURB, 0, BIG, FREE, "SGD steps of the supernet's weights on the run's weight half after each decision (DARTS-PT's tuning; 0 = none)"),
+    F("tune-lr", T_FLOAT, tune_lr, PERTURB, 0, 10, FREE, "their learning rate, constant (0 = the run's --lr-min, where its schedule ends)"),
+    F("independent", T_BOOL, independent, PERTURB, 0, 1, FREE, "judge every choice on the supernet as trained: none is decided before the others"),
 };
 #undef F
 #undef BIG
@@ -126,7 +131,7 @@ int os_config_strategy_given(const char *name)
 
 static const char *cmd_name(os_command c)
 {
-    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency", "query"};
+    static const char *n[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency", "query", "perturb"};
     return n[c];
 }
 
@@ -171,6 +176,11 @@ void os_config_defaults(os_config *c, os_command cmd)
         c->runs = 30;
         c->warmup = 5;
         snprintf(c->clock, sizeof c->clock, "wall");
+        return;
+    }
+    if (cmd == OS_CMD_PERTURB) {
+        c->bn_batches = 10; /* only for a run whose BN keeps running statistics */
+        c->threads = 0;
         return;
     }
     if (cmd == OS_CMD_EVOLVE) {

@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 
 typedef enum { OS_CMD_TRAIN, OS_CMD_RETRAIN, OS_CMD_EVAL, OS_CMD_EXPORT, OS_CMD_COSTS, OS_CMD_PLOT, OS_CMD_EVOLVE,
-               OS_CMD_LATENCY, OS_CMD_QUERY, OS_CMD_COUNT } os_command;
+               OS_CMD_LATENCY, OS_CMD_QUERY, OS_CMD_PERTURB, OS_CMD_COUNT } os_command;
 
 typedef struct os_config {
     os_command cmd;
@@ -44,6 +44,8 @@ typedef struct os_config {
     int population, generations, top, mutations, crossovers, bn_batches, random_n;
     float mutation_prob, max_latency;
     char max_params[32], max_madds[32], latency_table[512];
+    int tune_steps, independent;  /* perturb (search/perturb.h): weight steps between decisions; */
+    float tune_lr;                /* judge every choice on the supernet as trained */
     int runs, warmup;             /* latency: timed and untimed forwards */
     char clock[8];                /* latency: wall | cpu */
     /* NAS-Bench-201 (supernet/nb201_bench.h, oneshot/protocol.h) */

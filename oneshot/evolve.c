@@ -1,12 +1,14 @@
 /* oneshot/evolve.c — `oneshot evolve`: SPOS's evolutionary search (or random
  * search, --random N) on a trained single-path supernet (search/evolve.h).
  *
- * It opens the run as `eval` does (its config and checkpoint: the same
- * space, widths, data and split), rebuilds the supernet and loads its
- * weights. Each candidate path then gets its BN statistics recalibrated on
- * --bn-batches batches of the run's weight half of the training set (the
- * same batches for every candidate, augmented as in training) and is
- * validated on the run's architecture half (not augmented; --val-batches).
+ * It opens the run as `eval` does (oneshot/trained.h: its config and
+ * checkpoint give the same space, widths, data and split), rebuilds the
+ * supernet and loads its weights. Each candidate path then gets its BN
+ * statistics recalibrated on --bn-batches batches of the run's weight half
+ * of the training set (the same batches for every candidate, augmented as
+ * in training) and is validated on the run's architecture half (not
+ * augmented; --val-batches). A run whose BN uses batch statistics
+ * (--protocol nb201) keeps no statistics: nothing is recalibrated.
  *
  * Files, in --out (default: the run directory):
  *   evolution.jsonl         one line per evaluated candidate: index,
@@ -22,6 +24,7 @@
 #include "oneshot/query.h"
 #include "oneshot/run.h"
 #include "oneshot/runfiles.h"
+#include "oneshot/trained.h"
 #include "search/evolve.h"
 #include "search/trainer.h"
 #include "tensor/arena.h"
@@ -76,38 +79,10 @@ static int parse_count(const char *flag, const char *s, double *out)
     return 0;
 }
 
-/* ---- data ---------------------------------------------------------------------------- */
-typedef struct {
-    os_loader *l;
-    float *x;
-    int32_t *y;
-} source;
-
-/* batch i of a loader that restarts at (0, 0) for every candidate */
-static int source_batch(void *arg, int i, os_batch *b)
-{
-    source *s = arg;
-    if (i == 0)
-        os_loader_seek(s->l, 0, 0);
-    int n = os_loader_next(s->l, s->x, s->y);
-    if (n <= 0)
-        return 0;
-    *b = (os_batch){.x = s->x, .y = s->y, .n = n};
-    return 1;
-}
-
 typedef struct {
     os_config *c;          /* the command line */
-    os_config rc;          /* the run's */
+    os_trained t;          /* the run: its config, data and supernet */
     char out[600], state_path[700], log_path[700], arch_path[700];
-    os_run_data d;
-    os_loader *recal_l; /* validation: d.vl */
-    float *xb;             /* one batch of evolve's own size (not d's: */
-    int32_t *yb;           /* without training, d's buffers fit test batches only) */
-    source recal, val;
-    const os_space *sp;
-    os_net net;
-    int have_net;
     os_path_space ps;
     os_evolution e;
     os_evolve_settings s;
@@ -124,16 +99,9 @@ static int fail(int code)
 static int open_run(evo *v)
 {
     os_config *c = v->c;
-    char ckpt[700];
-    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", c->run);
-    cJSON *j = os_checkpoint_config_json(ckpt);
-    os_config_defaults(&v->rc, OS_CMD_TRAIN);
-    if (!j || os_config_from_json(&v->rc, j)) {
-        cJSON_Delete(j);
-        return fail(1);
-    }
-    cJSON_Delete(j);
-    os_config *rc = &v->rc;
+    if (os_trained_config(&v->t, c))
+        return 1;
+    os_config *rc = &v->t.rc;
     const os_strategy *st = os_strategy_find(rc->strategy);
     if (rc->cmd != OS_CMD_TRAIN || !st || !st->single_path) {
         char list[256] = "";
@@ -149,59 +117,13 @@ static int open_run(evo *v)
                             "with %s (each step one uniformly sampled path)\n", c->run, rc->strategy, list);
         return 2;
     }
-    v->sp = os_space_find(rc->space);
-    if (!v->sp)
-        return os_error("%s: unknown space '%s' in the checkpoint", ckpt, rc->space), fail(1);
-    if (c->data[0])
-        snprintf(rc->data, sizeof rc->data, "%s", c->data);
-    if (c->format[0])
-        snprintf(rc->format, sizeof rc->format, "%s", c->format);
-    int batch = c->batch > 0 ? c->batch : rc->batch;
-    /* the run's split: weights half (recalibration), architecture half (validation) */
-    os_data_settings ds = {.path = rc->data, .format = rc->format, .subset = rc->subset, .test_subset = 1,
-                           .batch = batch, .seed = (uint64_t)rc->seed, .search = 1,
-                           .train_portion = rc->train_portion};
-    if (os_run_data_open(&v->d, &ds))
-        return fail(1);
-    os_run_data *d = &v->d;
-    if (d->n_w < 1 || d->n_a < 1)
-        return os_error("%s: the run's split leaves %d images for recalibration and %d for validation", c->run,
-                        d->n_w, d->n_a), fail(1);
-    os_loader_opts lo = {.batch_size = batch, .shuffle = true, .drop_last = true, .seed = (uint64_t)rc->seed,
-                         .mean = d->mean, .std = d->std, .crop_pad = rc->crop_pad, .flip = rc->flip != 0,
-                         .cutout = rc->cutout};
-    v->recal_l = os_loader_new(&d->train, d->idx_w, d->n_w, &lo);
-    v->xb = malloc(sizeof(float) * (size_t)d->train.c * d->train.h * d->train.w * (size_t)batch);
-    v->yb = malloc(sizeof(int32_t) * (size_t)batch);
-    if (!v->recal_l || !v->xb || !v->yb)
-        return os_error("out of memory for batches of %d images of %dx%dx%d: lower --batch", batch, d->train.c,
-                        d->train.h, d->train.w), fail(1);
-    v->recal = (source){v->recal_l, v->xb, v->yb};
-    v->val = (source){d->vl, v->xb, v->yb}; /* unaugmented, one fixed shuffled order (data.h) */
-    char desc[700];
-    os_dataset_describe(&d->train, desc, sizeof desc);
-    int nb = os_loader_batches_per_epoch(v->recal_l), nv = os_loader_batches_per_epoch(d->vl);
-    nb = c->bn_batches < nb ? c->bn_batches : nb;
-    nv = c->val_batches > 0 && c->val_batches < nv ? c->val_batches : nv;
-    printf("data: %s\n      BN recalibration: %d batches of %d from the run's %d weight images; validation: %d "
-           "batches from its %d architecture images\n", desc, nb, batch, d->n_w, nv, d->n_a);
-    if (c->bn_batches > 0 && nb < c->bn_batches)
-        printf("      (--bn-batches %d: only %d whole batches there)\n", c->bn_batches, nb);
-
-    os_space_opts so = {.cells = rc->cells, .channels = rc->channels, .bn_batch_stats = rc->bn_batch_stats, .in_c = d->train.c, .in_h = d->train.h,
-                        .in_w = d->train.w, .num_classes = d->train.num_classes, .seed = (uint64_t)rc->seed};
-    if (v->sp->build(&v->net, &so))
-        return fail(1);
-    v->have_net = 1;
-    if (os_checkpoint_load_net(ckpt, &v->net))
-        return fail(1);
-    return 0;
+    return os_trained_open(&v->t, c);
 }
 
 static int setup_search(evo *v)
 {
     os_config *c = v->c;
-    if (os_path_space_init(&v->ps, &v->net, v->sp, 1))
+    if (os_path_space_init(&v->ps, &v->t.net, v->t.sp, 1))
         return fail(1);
     if (c->latency_table[0] && os_path_latency_load(&v->ps, c->latency_table))
         return fail(2); /* a table of another space or input, or one that lacks candidates */
@@ -210,7 +132,7 @@ static int setup_search(evo *v)
     os_path_cost lo;
     os_path_min_cost(&v->ps, &lo);
     printf("supernet: %s, %d choices; a path has at least %.0f parameters and %.0f multiply-adds per image%s\n",
-           v->rc.space, v->net.n_choices, lo.params, lo.madds, v->ps.has_latency ? " (latency table loaded)" : "");
+           v->t.rc.space, v->t.net.n_choices, lo.params, lo.madds, v->ps.has_latency ? " (latency table loaded)" : "");
     return 0;
 }
 
@@ -308,11 +230,11 @@ static int add_child(evo *v, const os_arch *path, cJSON *obj, os_arch *child_out
 {
     os_arch child;
     os_derive_opts o = {.max_skip = -1};
-    if (v->sp->derive(path, &o, &child))
+    if (v->t.sp->derive(path, &o, &child))
         return -1;
     cJSON_AddItemToObject(obj, "arch", os_arch_to_nni(&child));
-    if (v->sp->describe)
-        v->sp->describe(&child, obj);
+    if (v->t.sp->describe)
+        v->t.sp->describe(&child, obj);
     if (child_out)
         *child_out = child;
     else
@@ -353,11 +275,11 @@ static int log_candidate(evo *v, const os_evo_record *r, double secs)
  * above never saw the table) */
 static void print_benchmark(evo *v, const os_arch *child)
 {
-    if (strcmp(v->sp->name, "nb201"))
+    if (strcmp(v->t.sp->name, "nb201"))
         return;
     os_nb201_bench *b;
     char used[1024];
-    if (os_bench_open(v->c->benchmark[0] ? v->c->benchmark : v->rc.benchmark, v->rc.data, &b, used, sizeof used))
+    if (os_bench_open(v->c->benchmark[0] ? v->c->benchmark : v->t.rc.benchmark, v->t.rc.data, &b, used, sizeof used))
         fprintf(stderr, "oneshot: benchmark not read: %s\n", os_last_error());
     else if (b)
         os_bench_print(b, child);
@@ -375,7 +297,7 @@ static int write_best(evo *v)
     cJSON_Delete(tmp);
     if (rc)
         return -1;
-    char *txt = os_arch_json(v->sp, &child, NULL);
+    char *txt = os_arch_json(v->t.sp, &child, NULL);
     cJSON *j = cJSON_Parse(txt);
     free(txt);
     cJSON *o = cJSON_AddObjectToObject(j, "evolution");
@@ -393,8 +315,8 @@ static int write_best(evo *v)
     free(txt);
     if (!rc) {
         cJSON *k = cJSON_CreateObject();
-        if (v->sp->describe)
-            v->sp->describe(&child, k);
+        if (v->t.sp->describe)
+            v->t.sp->describe(&child, k);
         const cJSON *g = cJSON_GetObjectItem(k, "genotype"), *s = cJSON_GetObjectItem(k, "arch_str");
         char *flat = NULL;
         if (!cJSON_IsString(g) && !cJSON_IsString(s)) {
@@ -465,7 +387,9 @@ static int loop(evo *v)
         if (stop_requested)
             break;
         double t0 = now(), loss, acc;
-        os_path_evaluate(&v->net, &r->path, source_batch, &v->recal, c->bn_batches, source_batch, &v->val,
+        /* under batch statistics (the nb201 protocol) BN keeps no statistics to recalibrate */
+        int n_recal = v->t.rc.bn_batch_stats ? 0 : c->bn_batches;
+        os_path_evaluate(&v->t.net, &r->path, os_trained_batch, &v->t.recal, n_recal, os_trained_batch, &v->t.val,
                          c->val_batches, &loss, &acc);
         int gen = r->generation;
         os_evolution_tell(&v->e, acc, loss);
@@ -533,7 +457,7 @@ int os_cmd_evolve(os_config *c)
         cJSON_AddStringToObject(v.settings, "run", c->run);
         cJSON_AddNumberToObject(v.settings, "bn_batches", c->bn_batches);
         cJSON_AddNumberToObject(v.settings, "val_batches", c->val_batches);
-        cJSON_AddNumberToObject(v.settings, "batch", c->batch > 0 ? c->batch : v.rc.batch);
+        cJSON_AddNumberToObject(v.settings, "batch", c->batch > 0 ? c->batch : v.t.rc.batch);
         cJSON_AddStringToObject(v.settings, "latency_table", c->latency_table);
         int usage, r = try_resume(&v, &usage);
         if (r < 0) {
@@ -569,13 +493,7 @@ int os_cmd_evolve(os_config *c)
     cJSON_Delete(v.settings);
     os_evolution_free(&v.e);
     os_path_space_free(&v.ps);
-    if (v.have_net)
-        os_net_free(&v.net);
-    if (v.recal_l)
-        os_loader_free(v.recal_l);
-    free(v.xb);
-    free(v.yb);
-    os_run_data_close(&v.d);
+    os_trained_close(&v.t);
     os_step_shutdown();
     return rc;
 }

@@ -38,6 +38,7 @@ static void usage(FILE *f)
             "  plot        pictures of a run (cells, choice probabilities, learning curves) and report.html\n"
             "  evolve      search a trained single-path supernet (spos, random) by evolution (--run DIR)\n"
             "  latency     time every candidate of a space on this machine (a latency table), or a child (--arch)\n"
+            "  perturb     choose on a trained darts supernet by perturbation (DARTS-PT; nb201; --run DIR)\n"
             "  query       NAS-Bench-201 accuracies of an nb201 architecture (ARCH: string, arch.json, NNI dict)\n"
             "  spaces      list the search spaces\n"
             "  strategies  list the one-shot strategies\n\n"
@@ -93,14 +94,14 @@ static void cli_fatal(const char *msg)
 
 static int command_of(const char *cmd, os_command *c)
 {
-    static const char *const names[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency", "query"};
+    static const char *const names[] = {"train", "retrain", "eval", "export", "costs", "plot", "evolve", "latency", "query", "perturb"};
     for (int i = 0; i < OS_CMD_COUNT; i++)
         if (!strcmp(cmd, names[i])) {
             *c = (os_command)i;
             return 0;
         }
     fprintf(stderr, "oneshot: unknown command '%s'; valid commands: train, retrain, eval, export, costs, "
-                    "plot, evolve, latency, query, spaces, strategies\n", cmd);
+                    "plot, evolve, latency, query, perturb, spaces, strategies\n", cmd);
     return -1;
 }
 
@@ -242,6 +243,8 @@ static int run_command(int argc, char **argv)
         return os_cmd_latency(&cfg);
     if (c == OS_CMD_QUERY)
         return os_cmd_query(&cfg);
+    if (c == OS_CMD_PERTURB)
+        return os_cmd_perturb(&cfg);
     return c == OS_CMD_EVAL ? os_cmd_eval(&cfg) : os_cmd_export(&cfg);
 }
 

@@ -25,6 +25,7 @@ int os_cmd_plot(os_config *c);    /* pictures of a run and report.html (plot/plo
 int os_cmd_evolve(os_config *c);  /* evolution / random search on a single-path supernet */
 int os_cmd_latency(os_config *c); /* latency table of a space / a child's measured latency */
 int os_cmd_query(os_config *c);   /* an nb201 architecture's NAS-Bench-201 entry */
+int os_cmd_perturb(os_config *c); /* perturbation-based selection on a darts supernet (search/perturb.h) */
 
 /* --device (oneshot/device.c): select and announce the device of a command
  * (cmd: its name, for messages); the default device is set, c->device holds

@@ -32,12 +32,16 @@
 # --val-batches 4 --bn-batches 0` (with the protocol's batch statistics a
 # BN recalibration has nothing to do); random evaluates a candidate the same
 # way (the same --val-batches and --bn-batches).
-# SELECT=0 skips both. TRAINED=RUN_DIR (spos) skips the training and
-# chooses again on that finished run (its own STRATEGY, BUDGET and SEED
-# given as usual), appending only the two selection rows; WALL (the
-# training's wall seconds, required) and LOAD (default -) fill their
-# columns. For a selection rerun on a supernet trained earlier; its
-# directories are RUN_DIR/spos+evolve-again-DATE and random-again-DATE.
+# darts: with PERTURB set (the flags of `oneshot perturb`, e.g.
+# PERTURB="--val-batches 16"), the script also chooses on the trained
+# supernet by perturbation (DARTS-PT) and appends a row:
+#   darts+perturb     `oneshot perturb` (search/perturb.h)
+# SELECT=0 skips the selections. TRAINED=RUN_DIR (spos, or darts with
+# PERTURB) skips the training and chooses again on that finished run (its
+# own STRATEGY, BUDGET and SEED given as usual), appending only the
+# selection rows; WALL (the training's wall seconds, required) and LOAD
+# (default -) fill their columns. For a selection rerun on a supernet
+# trained earlier; its directories are RUN_DIR/<name>-again-DATE.
 set -eu
 if [ $# -lt 3 ]; then
     echo "usage: $0 STRATEGY EPOCHSxIMAGES SEED [extra train flags...]" >&2
@@ -63,7 +67,11 @@ if [ ! -s "$TABLE" ]; then
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" > "$TABLE"
 fi
 if [ -n "${TRAINED:-}" ]; then
-    [ "$strategy" = spos ] || { echo "$0: TRAINED chooses again on a spos supernet, not on a $strategy run" >&2; exit 2; }
+    case $strategy in
+        spos) ;;
+        darts) [ -n "${PERTURB:-}" ] || { echo "$0: TRAINED on a darts run chooses by perturbation: set PERTURB" >&2; exit 2; } ;;
+        *) echo "$0: TRAINED chooses again on a spos or darts supernet, not on a $strategy run" >&2; exit 2 ;;
+    esac
     [ -s "$TRAINED/checkpoint.safetensors" ] || { echo "$0: TRAINED=$TRAINED: no checkpoint.safetensors there" >&2; exit 2; }
     out=$TRAINED; load=${LOAD:--}
     wall=${WALL:?TRAINED needs WALL, the wall seconds of the training}
@@ -87,21 +95,25 @@ print("`%s` | %.2f | %.2f | %.2f | %d | %d" % (b["arch_str"].replace("|", "\\|")
 echo "| $(date +%Y-%m-%d) | $strategy | ${extra:--} | $budget | $seed | $THREADS | $load | $wall | $row |" >> "$TABLE"
 tail -n 1 "$TABLE"
 fi
-[ "$strategy" = spos ] && [ "${SELECT:-1}" != 0 ] || exit 0
+[ "${SELECT:-1}" != 0 ] || exit 0
+case $strategy in
+    spos) ;;
+    darts) [ -n "${PERTURB:-}" ] || exit 0 ;;
+    *) exit 0 ;;
+esac
 
-# spos: evolution and random search on the supernet just trained
-EVOLVE=${EVOLVE:---population 20 --generations 4 --top 5 --mutations 10 --crossovers 10 --val-batches 4 --bn-batches 0}
-SAMPLES=${SAMPLES:-100}
+# the selections on the supernet just trained (or TRAINED)
 again=${TRAINED:+-again-$(date +%Y%m%d-%H%M%S)} # a new selection beside the earlier ones
 epochs_run=$(tail -n 1 "$out/metrics.jsonl" | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["epoch"])')
-choose_on() { # NAME FLAGS...: choose on the supernet, append a row
-    name=$1; shift
+choose_on() { # NAME COMMAND FLAGS...: choose on the supernet, append a row
+    name=$1; cmd=$2; shift 2
     dir=$out/$name$again
+    lg=; [ "$cmd" = evolve ] && lg="--log-every 1000000"
     t0=$(date +%s)
     # shellcheck disable=SC2068
-    nice "$ONESHOT" evolve --run "$out" --benchmark "$BENCH" --seed "$seed" --threads "$THREADS" --log-every 1000000 \
-        --out "$dir" $@ > "$dir.log" 2>&1 || {
-        echo "$0: oneshot evolve ($name) failed; see $dir.log" >&2; tail -5 "$dir.log" >&2; exit 1; }
+    nice "$ONESHOT" "$cmd" --run "$out" --benchmark "$BENCH" --seed "$seed" --threads "$THREADS" --out "$dir" $lg $@ \
+        > "$dir.log" 2>&1 || {
+        echo "$0: oneshot $cmd ($name) failed; see $dir.log" >&2; tail -5 "$dir.log" >&2; exit 1; }
     sel=$(( $(date +%s) - t0 ))
     entry=$("$ONESHOT" query "$dir/arch.json" --benchmark "$BENCH" | python3 -c '
 import sys
@@ -113,10 +125,19 @@ print("`%s` | %.2f | %.2f | %.2f | %d" % (arch.replace("|", "\\|"), pct(1), pct(
     echo "| $(date +%Y-%m-%d) | $name | ${extra:+$extra }$* | $budget | $seed | $THREADS | $load | $((wall + sel)) ($wall + $sel) | $entry | $epochs_run |" >> "$TABLE"
     tail -n 1 "$TABLE"
 }
+if [ "$strategy" = darts ]; then
+    # shellcheck disable=SC2086
+    choose_on darts+perturb perturb $PERTURB
+    exit 0
+fi
+
+# spos: evolution and random search
+EVOLVE=${EVOLVE:---population 20 --generations 4 --top 5 --mutations 10 --crossovers 10 --val-batches 4 --bn-batches 0}
+SAMPLES=${SAMPLES:-100}
 # shellcheck disable=SC2086
-choose_on spos+evolve $EVOLVE
+choose_on spos+evolve evolve $EVOLVE
 # random: the evolution's evaluation of a candidate (its --val-batches and --bn-batches)
 vb=$(echo "$EVOLVE" | sed -n 's/.*\(--val-batches [0-9]*\).*/\1/p')
 bb=$(echo "$EVOLVE" | sed -n 's/.*\(--bn-batches [0-9]*\).*/\1/p')
 # shellcheck disable=SC2086
-choose_on random --random "$SAMPLES" $vb $bb
+choose_on random evolve --random "$SAMPLES" $vb $bb

@@ -4,7 +4,12 @@
  * unrolled approximation), then one weight step on a training batch.
  * --warmup-epochs N: the first N epochs make the weight step only (the
  * alphas and their Adam state stay as they were; PC-DARTS's and DrNAS's
- * warm-up), so the architecture is first judged on trained weights. */
+ * warm-up), so the architecture is first judged on trained weights.
+ * --beta-decay L: beta-DARTS's regularization (Ye et al., CVPR 2022): the
+ * architecture loss gets lambda * mean over the softmax choices of
+ * logsumexp(alpha), lambda ramped linearly over the epochs (L * epoch /
+ * epochs at 0-based epoch), so the largest alphas are pulled down the most
+ * and none runs away (the skip collapse). */
 #include "search/darts.h"
 #include "ops/ops.h"
 #include "tensor/arena.h"
@@ -18,6 +23,7 @@
 
 typedef struct {
     int unrolled, warmup_epochs;
+    float beta_decay;
     os_alpha_opts alpha;
 } darts_opts;
 
@@ -25,6 +31,8 @@ static const os_option darts_options[] = {
     OS_OPTION("unrolled", OS_OPT_BOOL, darts_opts, unrolled, 0, 0, 1, "second-order architecture gradient"),
     OS_OPTION("warmup-epochs", OS_OPT_INT, darts_opts, warmup_epochs, 0, 0, 100000,
               "first epochs train the weights only (no architecture step)"),
+    OS_OPTION("beta-decay", OS_OPT_FLOAT, darts_opts, beta_decay, 0, 0, 1000,
+              "beta-DARTS: + lambda * mean logsumexp(alpha), lambda ramped 0 -> this over the epochs (0 = off)"),
     OS_ALPHA_OPTIONS(darts_opts, alpha),
 };
 
@@ -35,7 +43,7 @@ typedef struct {
     os_params backup, hvp;   /* second order: saved weights, dL_val/dw' */
     os_tensor **alpha_acc;   /* second order: accumulated alpha gradient */
     os_tensor *nrm2;         /* second order: ||dL_val/dw'||^2, on the device */
-    int epoch;               /* the current epoch (0-based), for the warm-up */
+    int epoch, epochs;       /* the current epoch (0-based) and how many: warm-up, beta decay */
 } darts_state;
 
 /* softmax(alpha) for every choice, all candidates (training and evaluation);
@@ -157,6 +165,37 @@ static void unrolled_grad(darts_state *s, const os_batch *train, const os_batch 
         os_tensor_copy(A->t[i]->grad, s->alpha_acc[i]);
 }
 
+/* ---- beta decay --------------------------------------------------------------------- */
+static float beta_lambda(const darts_state *s)
+{
+    return s->epochs > 0 ? s->o.beta_decay * (float)s->epoch / (float)s->epochs : 0.0f;
+}
+
+void os_darts_beta_decay(void *state)
+{
+    darts_state *s = state;
+    float lambda = beta_lambda(s);
+    if (lambda <= 0.0f)
+        return;
+    os_net *net = s->env.net;
+    int n = 0;
+    for (int i = 0; i < net->n_choices; i++)
+        n += !(net->choices[i].kind == OS_CHOICE_INPUT && net->choices[i].k == 0);
+    if (!n)
+        return;
+    /* d/dalpha of lambda / n * logsumexp(alpha) = lambda / n * softmax(alpha) */
+    float a = lambda / (float)n;
+    bool old = os_set_grad_enabled(false);
+    for (int i = 0; i < net->n_choices; i++) {
+        const os_choice *c = &net->choices[i];
+        if (c->kind == OS_CHOICE_INPUT && c->k == 0)
+            continue; /* a subset choice: per-input sigmoids, no softmax to decay */
+        axpy(c->alpha->grad, a, os_softmax(c->alpha, 0));
+    }
+    os_set_grad_enabled(old);
+    os_step_reset();
+}
+
 void os_darts_arch_grad(void *state, const os_batch *train, const os_batch *val)
 {
     darts_state *s = state;
@@ -204,8 +243,8 @@ static void darts_free(void *state)
 
 static void darts_epoch_begin(void *state, int epoch, int epochs)
 {
-    (void)epochs;
     ((darts_state *)state)->epoch = epoch;
+    ((darts_state *)state)->epochs = epochs;
 }
 
 static int darts_step(void *state, const os_batch *train, const os_batch *val, os_step_result *r)
@@ -213,11 +252,20 @@ static int darts_step(void *state, const os_batch *train, const os_batch *val, o
     darts_state *s = state;
     if (s->epoch >= s->o.warmup_epochs) {
         os_darts_arch_grad(s, train, val);
+        os_darts_beta_decay(s);
         os_optim_step(s->aopt);
     }
     os_forward_ctx ctx = {.training = true};
     *r = os_weight_step(s->env.net, s->env.wopt, train, &ctx, 0.0f, s->env.label_smoothing, s->env.grad_clip);
     return 0;
+}
+
+/* the epoch's beta-decay lambda, when the option is on */
+static void darts_metrics(void *state, cJSON *record)
+{
+    darts_state *s = state;
+    if (s->o.beta_decay > 0.0f)
+        cJSON_AddNumberToObject(record, "beta_decay_lambda", beta_lambda(s));
 }
 
 static int darts_derive(void *state, os_arch *a)
@@ -247,4 +295,5 @@ const os_strategy os_strategy_darts = {
     .derive = darts_derive,
     .save = darts_save,
     .load = darts_load,
+    .metrics = darts_metrics,
 };

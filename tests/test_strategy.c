@@ -9,9 +9,12 @@
  *    losses, same derived architecture, same weights, bit for bit).
  * And darts' and gdas' --warmup-epochs: the alphas stay put (bit for bit)
  * through the warm-up while the weights train, then move; resume across
- * the warm-up's end is bit-identical. */
+ * the warm-up's end is bit-identical. darts' --beta-decay adds the
+ * gradient of lambda * mean logsumexp(alpha) (central differences), with
+ * lambda ramped over the epochs. */
 #include "tests/test_util.h"
 #include "tests/ds_util.h"
+#include "search/darts.h"
 #include "search/trainer.h"
 #include "tensor/backend.h"
 
@@ -297,4 +300,77 @@ Test(strategy, gdas_warmup_keeps_alphas_then_moves_them, .timeout = 120)
 {
     warmup_case("gdas", "nb201", 0);
     warmup_case("gdas", "cifar_cell", 0);
+}
+
+/* ---- --beta-decay (darts) -------------------------------------------------------------- */
+/* lambda / n * sum over the softmax choices of logsumexp(alpha), in double */
+static double beta_term(const os_net *net, double lambda)
+{
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < net->n_choices; i++) {
+        const os_choice *c = &net->choices[i];
+        if (c->kind == OS_CHOICE_INPUT && c->k == 0)
+            continue;
+        const float *a = c->alpha->data;
+        double m = a[0], e = 0;
+        for (int k = 1; k < c->n; k++)
+            m = fmax(m, a[k]);
+        for (int k = 0; k < c->n; k++)
+            e += exp(a[k] - m);
+        sum += m + log(e);
+        n++;
+    }
+    return lambda * sum / n;
+}
+
+static void beta_case(const char *space)
+{
+    os_set_threads(1);
+    const os_space *sp = os_space_find(space);
+    const os_strategy *st = os_strategy_find("darts");
+    rig g;
+    rig_open_kv(&g, sp, st, (const char *const[]){"beta-decay", "6", NULL});
+    os_rng r;
+    os_rng_seed(&r, 21);
+    for (int i = 0; i < g.net.arch.n; i++) {
+        float *a = g.net.arch.t[i]->data;
+        for (long k = 0; k < os_numel(g.net.arch.t[i]); k++)
+            a[k] = os_rng_normal(&r);
+    }
+    /* epoch 0 of 3: lambda 0, nothing added */
+    os_params_zero_grad(&g.net.arch);
+    st->epoch_begin(g.t.state, 0, 3);
+    os_darts_beta_decay(g.t.state);
+    for (int i = 0; i < g.net.arch.n; i++)
+        for (long k = 0; k < os_numel(g.net.arch.t[i]); k++)
+            cr_expect(g.net.arch.t[i]->grad->data[k] == 0.0f, "%s: lambda 0 changed a grad", space);
+    /* epoch 2 of 3: lambda 4 */
+    st->epoch_begin(g.t.state, 2, 3);
+    os_darts_beta_decay(g.t.state);
+    double worst = 0;
+    for (int i = 0; i < g.net.arch.n; i++) {
+        float *a = g.net.arch.t[i]->data;
+        for (long k = 0; k < os_numel(g.net.arch.t[i]); k++) {
+            const float h = 1e-2f, a0 = a[k];
+            a[k] = a0 + h;
+            double up = beta_term(&g.net, 4.0);
+            a[k] = a0 - h;
+            double down = beta_term(&g.net, 4.0);
+            a[k] = a0;
+            double fd = (up - down) / (2.0 * h), got = g.net.arch.t[i]->grad->data[k];
+            worst = fmax(worst, fabs(got - fd));
+            cr_expect(fabs(got - fd) <= 1e-4 + 1e-3 * fabs(fd), "%s alpha %d[%ld]: %.6g, differences %.6g", space, i,
+                      k, got, fd);
+        }
+    }
+    cr_log_info("beta decay %s: worst |grad - central difference| %.2g", space, worst);
+    rig_close(&g);
+}
+
+Test(strategy, darts_beta_decay_is_the_gradient_of_lambda_mean_logsumexp, .timeout = 60)
+{
+    beta_case("nb201");
+    beta_case("cifar_cell");
+    beta_case("enas_micro"); /* input choices too (softmax over k of n) */
 }
