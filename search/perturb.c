@@ -31,17 +31,17 @@ static void set_baseline(os_perturb *p, double acc, double loss)
 
 /* the choice at order[step] on, skipping decided ones; -1 when done. Its
  * first probe is its baseline, but in an independent selection the
- * supernet does not change: the first baseline serves every choice. */
+ * supernet does not change: the first baseline serves every choice. The
+ * decided choice's figures stay until the next answer (fresh). */
 static void open_choice(os_perturb *p)
 {
     while (p->step < p->n && p->decided[p->order[p->step]] >= 0)
         p->step++;
     p->choice = p->step < p->n ? p->order[p->step] : -1;
     p->removed = -1;
-    if (p->choice >= 0 && p->independent && p->n_probes > 0) {
-        set_baseline(p, p->base_acc, p->base_loss);
+    p->fresh = 1;
+    if (p->choice >= 0 && p->independent && p->n_probes > 0)
         p->removed = next_candidate(p, -1);
-    }
 }
 
 int os_perturb_init(os_perturb *p, const os_net *net, uint64_t seed, int independent)
@@ -91,12 +91,12 @@ int os_perturb_tell(os_perturb *p, double acc, double loss)
     if (p->choice < 0)
         return -1;
     const os_choice *c = &p->net->choices[p->choice];
+    if (p->fresh) /* the choice's first answer: its baseline, or (independent) the first one's */
+        set_baseline(p, p->removed < 0 ? acc : p->base_acc, p->removed < 0 ? loss : p->base_loss);
+    p->fresh = 0;
     p->n_probes++;
-    if (p->removed < 0) {
-        set_baseline(p, acc, loss);
-    } else {
+    if (p->removed >= 0)
         p->acc[p->removed] = acc, p->loss[p->removed] = loss;
-    }
     p->removed = next_candidate(p, p->removed);
     if (p->removed < c->n)
         return -1;

@@ -59,6 +59,7 @@ typedef struct os_perturb {
     int removed;            /* ... the candidate left out of its mixture; -1: none (the baseline) */
     int n_probes;           /* evaluations told so far */
     int independent;        /* decided choices keep mixing until the end (see the top) */
+    int fresh;              /* the choice was opened: its figures are set at its first answer */
     double base_acc, base_loss;                 /* the choice's baseline */
     double acc[OS_MAX_CANDIDATES], loss[OS_MAX_CANDIDATES]; /* with candidate k removed */
 } os_perturb;

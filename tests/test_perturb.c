@@ -50,7 +50,11 @@ static void run_synth(os_perturb *p, const synth *s, int *probes, int *baselines
         double acc = 0.9 - (k >= 0 ? s->drop[c][k] : 0), loss = 1 - acc + (k >= 0 ? s->extra[c][k] : 0);
         *baselines += k < 0;
         (*probes)++;
-        os_perturb_tell(p, acc, loss);
+        int decided = os_perturb_tell(p, acc, loss);
+        if (decided >= 0) /* the decided choice's figures, for the log, until the next answer */
+            for (int j = 0; j < p->net->choices[decided].n; j++)
+                cr_assert(p->acc[j] == (j == p->net->choices[decided].zero_index ? 0.9 : 0.9 - s->drop[decided][j]),
+                          "choice %d candidate %d: the figures logged are not the choice's", decided, j);
     }
 }
 
