@@ -29,6 +29,7 @@
 #include "search/trainer.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
+#include "tensor/clock.h"
 
 #include <math.h>
 #include <signal.h>
@@ -41,13 +42,6 @@
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void fmt_eta(double s, char *b, size_t n)
 {
@@ -277,13 +271,7 @@ static void print_benchmark(evo *v, const os_arch *child)
 {
     if (strcmp(v->t.sp->name, "nb201"))
         return;
-    os_nb201_bench *b;
-    char used[1024];
-    if (os_bench_open(v->c->benchmark[0] ? v->c->benchmark : v->t.rc.benchmark, v->t.rc.data, &b, used, sizeof used))
-        fprintf(stderr, "oneshot: benchmark not read: %s\n", os_last_error());
-    else if (b)
-        os_bench_print(b, child);
-    os_nb201_bench_free(b);
+    os_bench_report(v->c->benchmark, v->t.rc.benchmark, v->t.rc.data, child);
 }
 
 static int write_best(evo *v)
@@ -386,14 +374,12 @@ static int loop(evo *v)
     while ((r = os_evolution_next(&v->e))) {
         if (stop_requested)
             break;
-        double t0 = now(), loss, acc;
-        /* under batch statistics (the nb201 protocol) BN keeps no statistics to recalibrate */
-        int n_recal = v->t.rc.bn_batch_stats ? 0 : c->bn_batches;
-        os_path_evaluate(&v->t.net, &r->path, os_trained_batch, &v->t.recal, n_recal, os_trained_batch, &v->t.val,
-                         c->val_batches, &loss, &acc);
+        double t0 = os_seconds(), loss, acc;
+        os_path_evaluate(&v->t.net, &r->path, os_trained_batch, &v->t.recal, c->bn_batches, os_trained_batch,
+                         &v->t.val, c->val_batches, &loss, &acc);
         int gen = r->generation;
         os_evolution_tell(&v->e, acc, loss);
-        double secs = now() - t0;
+        double secs = os_seconds() - t0;
         spent += secs;
         here++;
         if (log_candidate(v, &v->e.done[v->e.n_done - 1], secs) || save_state(v))

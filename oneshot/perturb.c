@@ -36,6 +36,7 @@
 #include "search/strategy.h"
 #include "tensor/arena.h"
 #include "tensor/backend.h"
+#include "tensor/clock.h"
 
 #include <math.h>
 #include <signal.h>
@@ -48,13 +49,6 @@
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int fail(int code)
 {
     fprintf(stderr, "oneshot: %s\n", os_last_error());
@@ -64,20 +58,8 @@ static int fail(int code)
 /* the supernet as the chooser p sets it: validation loss and accuracy */
 static void probe(os_trained *t, const os_config *c, double *loss, double *acc)
 {
-    if (!t->rc.bn_batch_stats && c->bn_batches > 0)
-        os_bn_recalibrate(&t->net, os_trained_batch, &t->recal, c->bn_batches);
-    os_forward_ctx ev = {.training = false};
-    double ls = 0;
-    long correct = 0, seen = 0;
-    os_batch b = {0};
-    for (int i = 0; (c->val_batches <= 0 || i < c->val_batches) && os_trained_batch(&t->val, i, &b); i++) {
-        os_step_result r = os_eval_batch(&t->net, &b, &ev);
-        ls += (double)r.loss * b.n;
-        correct += r.correct;
-        seen += b.n;
-    }
-    *loss = seen ? ls / seen : NAN;
-    *acc = seen ? (double)correct / seen : NAN;
+    os_net_evaluate(&t->net, os_trained_batch, &t->recal, c->bn_batches, os_trained_batch, &t->val, c->val_batches,
+                    loss, acc);
 }
 
 static cJSON *number_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
@@ -136,15 +118,8 @@ static int write_answer(os_trained *t, const os_config *c, const os_perturb *p, 
         const cJSON *s = cJSON_GetObjectItem(j, "arch_str"), *g = cJSON_GetObjectItem(j, "genotype");
         printf("chosen after %d probes (%s):\n  %s\n", p->n_probes, arch_path,
                cJSON_IsString(s) ? s->valuestring : cJSON_IsString(g) ? g->valuestring : "(see the file)");
-        if (!strcmp(t->sp->name, "nb201")) { /* scoring only: the selection never saw the table */
-            os_nb201_bench *b;
-            char used[1024];
-            if (os_bench_open(c->benchmark[0] ? c->benchmark : t->rc.benchmark, t->rc.data, &b, used, sizeof used))
-                fprintf(stderr, "oneshot: benchmark not read: %s\n", os_last_error());
-            else if (b)
-                os_bench_print(b, &child);
-            os_nb201_bench_free(b);
-        }
+        if (!strcmp(t->sp->name, "nb201")) /* scoring only: the selection never saw the table */
+            os_bench_report(c->benchmark, t->rc.benchmark, t->rc.data, &child);
     }
     cJSON_Delete(j);
     os_arch_free(&child);
@@ -185,7 +160,7 @@ static int select_loop(os_trained *t, const os_config *c, os_perturb *p, tuner *
 {
     long planned = os_perturb_planned(p);
     int step = 0;
-    double t0 = now(), since = t0;
+    double t0 = os_seconds(), since = t0;
     while (os_perturb_next(p)) {
         if (stop_requested)
             return 130;
@@ -199,17 +174,18 @@ static int select_loop(os_trained *t, const os_config *c, os_perturb *p, tuner *
         else
             printf("%s: val acc %.2f%% (loss %.4f) without %s   [%d/%ld probes, %.1f s each]\n",
                    t->net.choices[choice].label, 100 * acc, loss, t->net.choices[choice].names[removed], p->n_probes,
-                   planned, (now() - t0) / p->n_probes);
+                   planned, (os_seconds() - t0) / p->n_probes);
         if (decided >= 0) {
-            double secs = now() - since;
-            since = now();
+            double secs = os_seconds() - since;
+            since = os_seconds();
             printf("%s: chose %s\n", t->net.choices[decided].label,
                    t->net.choices[decided].names[p->decided[decided]]);
             if (log_decision(log_path, p, decided, step++, secs))
                 return fail(1);
             if (tu->opt && os_perturb_next(p) && !stop_requested) {
-                double t1 = now(), l = tune(t, c, tu);
-                printf("tuned the weights: %d steps, train loss %.4f, %.1f s\n", c->tune_steps, l, now() - t1);
+                double t1 = os_seconds(), l = tune(t, c, tu);
+                printf("tuned the weights: %d steps, train loss %.4f, %.1f s\n", c->tune_steps, l,
+                       os_seconds() - t1);
                 if (!isfinite(l))
                     return os_error("tuning after '%s' diverged (train loss %g): lower --tune-lr",
                                     t->net.choices[decided].label, l), fail(1);

@@ -58,6 +58,17 @@ void os_bench_print(const os_nb201_bench *b, const os_arch *child)
            "of %d on CIFAR-10\n", e->cifar10, e->cifar100, e->imagenet16, e->rank_cifar10, OS_NB201_ARCHS);
 }
 
+void os_bench_report(const char *given, const char *run_benchmark, const char *data_dir, const os_arch *child)
+{
+    os_nb201_bench *b;
+    char used[1024];
+    if (os_bench_open(given[0] ? given : run_benchmark, data_dir, &b, used, sizeof used))
+        fprintf(stderr, "oneshot: benchmark not read: %s\n", os_last_error());
+    else if (b)
+        os_bench_print(b, child);
+    os_nb201_bench_free(b);
+}
+
 int os_cmd_query(os_config *c)
 {
     if (!c->arch[0]) {

@@ -17,5 +17,10 @@ int os_bench_open(const char *given, const char *data_dir, os_nb201_bench **b, c
 cJSON *os_bench_entry_json(const os_nb201_bench *b, const os_arch *child);
 /* One line: "NAS-Bench-201: CIFAR-10 93.76 %, CIFAR-100 ..., rank R of 15625 on CIFAR-10". */
 void os_bench_print(const os_nb201_bench *b, const os_arch *child);
+/* At the end of a selection on a finished run: the table (os_bench_open of
+ * given, else of the run's own --benchmark, beside data_dir), and the
+ * child's line when there is one. A table that cannot be read is a note on
+ * stderr, not a failure: the answer is written already. */
+void os_bench_report(const char *given, const char *run_benchmark, const char *data_dir, const os_arch *child);
 
 #endif

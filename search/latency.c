@@ -3,6 +3,7 @@
 #include "search/path.h"
 #include "autograd/autograd.h"
 #include "tensor/arena.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 #include <cjson/cJSON.h>
@@ -19,13 +20,6 @@
 #ifndef OS_BUILD_FLAGS
 #define OS_BUILD_FLAGS ""
 #endif
-
-static double wall_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double cpu_seconds(void)
 {
@@ -143,7 +137,7 @@ int os_latency_measure(os_net *net, const os_latency_opts *o, os_latency_stat *s
 {
     if (check_opts(o))
         return -1;
-    net->cand_clock = o->cpu_clock ? cpu_seconds : wall_seconds;
+    net->cand_clock = o->cpu_clock ? cpu_seconds : os_seconds;
     calibrate(net);
     bool old = os_set_grad_enabled(false);
     os_tensor *x = random_input(net, o);
@@ -246,7 +240,7 @@ cJSON *os_latency_table(os_net *net, const char *variant, const os_latency_opts 
 {
     if (check_opts(o))
         return NULL;
-    net->cand_clock = o->cpu_clock ? cpu_seconds : wall_seconds;
+    net->cand_clock = o->cpu_clock ? cpu_seconds : os_seconds;
     int nc = net->n_choices, slots = nc * OS_MAX_CANDIDATES;
     void (*choose)(os_net *, const os_forward_ctx *, void *) = net->choose;
     void *arg = net->choose_arg;

@@ -556,8 +556,8 @@ int os_bn_recalibrate(os_net *net, os_batch_fn next, void *arg, int max_batches)
 {
     const os_params *B = &net->buffers;
     int n = B->n;
-    if (max_batches <= 0 || n == 0)
-        return 0;
+    if (max_batches <= 0 || n == 0 || net->bn_batch_stats)
+        return 0; /* batch statistics: the buffers are neither read nor updated */
     /* pairs (mean, var) by name; everything else is restored as it was */
     int *var_of = xcalloc((size_t)n, sizeof *var_of);
     float **saved = xcalloc((size_t)n, sizeof *saved);
@@ -660,12 +660,9 @@ int os_bn_recalibrate(os_net *net, os_batch_fn next, void *arg, int max_batches)
     return used;
 }
 
-long os_path_evaluate(os_net *net, const os_arch *path, os_batch_fn recal, void *recal_arg, int n_recal,
-                      os_batch_fn val, void *val_arg, int n_val, double *loss, double *acc)
+long os_net_evaluate(os_net *net, os_batch_fn recal, void *recal_arg, int n_recal, os_batch_fn val, void *val_arg,
+                     int n_val, double *loss, double *acc)
 {
-    void (*choose)(os_net *, const os_forward_ctx *, void *) = net->choose;
-    void *arg = net->choose_arg;
-    os_net_choose_arch(net, path);
     if (recal && n_recal > 0)
         os_bn_recalibrate(net, recal, recal_arg, n_recal);
     os_forward_ctx ev = {.training = false};
@@ -678,8 +675,18 @@ long os_path_evaluate(os_net *net, const os_arch *path, os_batch_fn recal, void 
         correct += r.correct;
         seen += b.n;
     }
-    os_net_set_chooser(net, choose, arg);
     *loss = seen ? ls / seen : NAN;
     *acc = seen ? (double)correct / seen : NAN;
+    return seen;
+}
+
+long os_path_evaluate(os_net *net, const os_arch *path, os_batch_fn recal, void *recal_arg, int n_recal,
+                      os_batch_fn val, void *val_arg, int n_val, double *loss, double *acc)
+{
+    void (*choose)(os_net *, const os_forward_ctx *, void *) = net->choose;
+    void *arg = net->choose_arg;
+    os_net_choose_arch(net, path);
+    long seen = os_net_evaluate(net, recal, recal_arg, n_recal, val, val_arg, n_val, loss, acc);
+    os_net_set_chooser(net, choose, arg);
     return seen;
 }

@@ -133,14 +133,21 @@ typedef int (*os_batch_fn)(void *arg, int i, os_batch *b);
  * up to max_batches batches (PyTorch's momentum = None: mean of the batch
  * means, mean of the unbiased batch variances), from forward passes in
  * training mode without gradients. The batch norms the path does not run
- * keep their statistics. Returns the batches used. */
+ * keep their statistics. Returns the batches used. A net whose batch norms
+ * use batch statistics (os_net.bn_batch_stats, the nb201 protocol) keeps
+ * none: nothing is done, 0. */
 int os_bn_recalibrate(os_net *net, os_batch_fn next, void *arg, int max_batches);
 
-/* A path's validation loss and accuracy: the path installed, its BN
- * statistics recalibrated on up to n_recal batches of `recal` (0: the
- * supernet's running statistics as they are), then up to n_val batches of
- * `val` (0: all it gives) in evaluation mode. The net's chooser is
- * restored; the recalibrated statistics stay (every evaluation
+/* The net's validation loss and accuracy as its chooser stands: BN
+ * statistics recalibrated on up to n_recal batches of `recal` (0: as they
+ * are), then up to n_val batches of `val` (0: all it gives) in evaluation
+ * mode. Returns the images evaluated. */
+long os_net_evaluate(os_net *net, os_batch_fn recal, void *recal_arg, int n_recal, os_batch_fn val, void *val_arg,
+                     int n_val, double *loss, double *acc);
+
+/* A path's validation loss and accuracy: os_net_evaluate with the path
+ * installed (n_recal 0: the supernet's running statistics as they are).
+ * The net's chooser is restored; the recalibrated statistics stay (every evaluation
  * recalibrates its own path). Returns the images evaluated. */
 long os_path_evaluate(os_net *net, const os_arch *path, os_batch_fn recal, void *recal_arg, int n_recal,
                       os_batch_fn val, void *val_arg, int n_val, double *loss, double *acc);

@@ -3,6 +3,7 @@
 #include "search/trainer.h"
 #include "search/stage.h"
 #include "tensor/arena.h"
+#include "tensor/clock.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,13 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int os_trainer_init(os_trainer *t, os_net *net, const os_space *space, const os_train_settings *s,
                     const os_strategy *strategy, const void *strategy_options)
@@ -160,9 +154,9 @@ int os_trainer_run_epoch(os_trainer *t, os_run_data *d, const os_epoch_hooks *h)
     size_t img = (size_t)d->train.c * d->train.h * d->train.w;
     int val = t->strategy && t->strategy->uses_arch_split;
     os_stage *st = stager(t, d->batch);
-    double t_epoch = now() - pr->seconds;
+    double t_epoch = os_seconds() - pr->seconds;
     for (int step = first; step < steps; step++) {
-        double t0 = now();
+        double t0 = os_seconds();
         os_batch tb = {0}, vb = {0};
         if (st) {
             stage_step(st, d, epoch, step, steps, nbv, val, &tb, &vb);
@@ -189,22 +183,22 @@ int os_trainer_run_epoch(os_trainer *t, os_run_data *d, const os_epoch_hooks *h)
         pr->loss_sum += (double)r.loss * n;
         pr->correct += r.correct;
         pr->seen += n;
-        double el = now() - t_epoch, per = el / (step + 1);
+        double el = os_seconds() - t_epoch, per = el / (step + 1);
         if (h && h->on_step) {
             os_step_info si = {.epoch = epoch, .epochs = s->epochs, .step = step, .steps = steps, .loss = r.loss,
                                .mean_loss = pr->loss_sum / pr->seen, .accuracy = (double)pr->correct / pr->seen,
-                               .images_per_sec = n / (now() - t0),
+                               .images_per_sec = n / (os_seconds() - t0),
                                .eta_seconds = per * (steps - step - 1) + per * steps * (s->epochs - epoch - 1)};
             h->on_step(h->arg, &si);
         }
         if (h && h->should_stop && h->should_stop(h->arg)) {
             pr->batch = step + 1;
-            pr->seconds = now() - t_epoch;
+            pr->seconds = os_seconds() - t_epoch;
             return 1;
         }
     }
     pr->batch = steps;
-    pr->seconds = now() - t_epoch;
+    pr->seconds = os_seconds() - t_epoch;
     return 0;
 }
 

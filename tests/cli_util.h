@@ -116,6 +116,36 @@ static inline char *cu_slurp2(const char *dir, const char *name)
     return cu_slurp(p);
 }
 
+/* the lines of a file */
+static inline int cu_count_lines(const char *text)
+{
+    int n = 0;
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+/* dir/name, a JSON object a line, each line reprinted without `key` (a
+ * timing that differs between two runs of the same work) */
+static inline char *cu_jsonl_without(const char *dir, const char *name, const char *key)
+{
+    char *t = cu_slurp2(dir, name);
+    char *out = calloc(strlen(t) + 1, 1);
+    char *save = NULL;
+    for (char *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *j = cJSON_Parse(line);
+        cr_assert_not_null(j, "%s/%s: not JSON: %s", dir, name, line);
+        cJSON_DeleteItemFromObject(j, key);
+        char *s = cJSON_PrintUnformatted(j);
+        strcat(out, s);
+        strcat(out, "\n");
+        free(s);
+        cJSON_Delete(j);
+    }
+    free(t);
+    return out;
+}
+
 /* tag's stderr must contain every string */
 #define CU_EXPECT_STDERR(dir, tag, ...)                                                   \
     do {                                                                                  \

@@ -316,34 +316,6 @@ static void trained_run(const char *dir, const char *name, const char *strategy,
                  0, "training %s failed", strategy);
 }
 
-static int count_lines(const char *text)
-{
-    int n = 0;
-    for (const char *p = text; *p; p++)
-        n += *p == '\n';
-    return n;
-}
-
-/* evolution.jsonl without the timing of each line */
-static char *lines_without_seconds(const char *dir)
-{
-    char *t = cu_slurp2(dir, "evolution.jsonl");
-    char *out = calloc(strlen(t) + 1, 1);
-    char *save = NULL;
-    for (char *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        cJSON *j = cJSON_Parse(line);
-        cr_assert_not_null(j, "not JSON: %s", line);
-        cJSON_DeleteItemFromObject(j, "seconds");
-        char *s = cJSON_PrintUnformatted(j);
-        strcat(out, s);
-        strcat(out, "\n");
-        free(s);
-        cJSON_Delete(j);
-    }
-    free(t);
-    return out;
-}
-
 Test(evolve_cli, usage_errors_exit_2, .timeout = 180)
 {
     char dir[256];
@@ -391,7 +363,7 @@ static void end_to_end(const char *space)
     snprintf(ud, sizeof ud, "%s/u", dir);
     snprintf(sd, sizeof sd, "%s/s", dir);
     char *lu = cu_slurp2(ud, "evolution.jsonl");
-    cr_expect_eq(count_lines(lu), 18, "%s: 6 + 2 x 6 candidates:\n%s", space, lu);
+    cr_expect_eq(cu_count_lines(lu), 18, "%s: 6 + 2 x 6 candidates:\n%s", space, lu);
     /* every line: the fields the issue lists */
     cJSON *first = cJSON_Parse(lu);
     cr_assert_not_null(first);
@@ -420,7 +392,8 @@ static void end_to_end(const char *space)
     out = cu_slurp2(dir, "s3.out");
     cr_expect(strstr(out, "resumed the search") && strstr(out, "after 9 evaluations"), "%s", out);
     free(out);
-    char *a = lines_without_seconds(ud), *b = lines_without_seconds(sd);
+    char *a = cu_jsonl_without(ud, "evolution.jsonl", "seconds");
+    char *b = cu_jsonl_without(sd, "evolution.jsonl", "seconds");
     cr_expect_str_eq(a, b, "%s: the resumed search differs", space);
     free(a);
     free(b);
@@ -435,7 +408,7 @@ static void end_to_end(const char *space)
     char rd[600];
     snprintf(rd, sizeof rd, "%s/r", dir);
     char *lr = cu_slurp2(rd, "evolution.jsonl");
-    cr_expect_eq(count_lines(lr), 7);
+    cr_expect_eq(cu_count_lines(lr), 7);
     cr_expect(!strstr(lr, "mutation") && !strstr(lr, "crossover"));
     free(lr);
     /* a batch larger than the run's, and larger than two test batches (the
@@ -445,7 +418,7 @@ static void end_to_end(const char *space)
                  0);
     snprintf(rd, sizeof rd, "%s/rb", dir);
     lr = cu_slurp2(rd, "evolution.jsonl");
-    cr_expect_eq(count_lines(lr), 3);
+    cr_expect_eq(cu_count_lines(lr), 3);
     free(lr);
     du_rmtree(dir);
 }

@@ -281,24 +281,7 @@ static void trained(const char *dir, const char *name, const char *strategy, con
 }
 
 /* perturb.jsonl without the timing of each line */
-static char *decisions(const char *dir)
-{
-    char *t = cu_slurp2(dir, "perturb.jsonl");
-    char *out = calloc(strlen(t) + 1, 1);
-    char *save = NULL;
-    for (char *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        cJSON *j = cJSON_Parse(line);
-        cr_assert_not_null(j, "not JSON: %s", line);
-        cJSON_DeleteItemFromObject(j, "seconds");
-        char *s = cJSON_PrintUnformatted(j);
-        strcat(out, s);
-        strcat(out, "\n");
-        free(s);
-        cJSON_Delete(j);
-    }
-    free(t);
-    return out;
-}
+static char *decisions(const char *dir) { return cu_jsonl_without(dir, "perturb.jsonl", "seconds"); }
 
 Test(perturb_cli, usage_errors_exit_2, .timeout = 180)
 {
@@ -346,10 +329,7 @@ Test(perturb_cli, files_the_same_answer_twice_and_tuning, .timeout = 240)
     char pd[700];
     snprintf(pd, sizeof pd, "%s/perturb", run);
     char *d1 = decisions(pd);
-    int lines = 0;
-    for (const char *q = d1; *q; q++)
-        lines += *q == '\n';
-    cr_expect_eq(lines, 6, "one line per edge:\n%s", d1);
+    cr_expect_eq(cu_count_lines(d1), 6, "one line per edge:\n%s", d1);
     cJSON *first = cJSON_Parse(d1);
     cr_assert_not_null(first);
     static const char *keys[] = {"step", "label", "val_acc", "val_loss", "removed", "chosen"};
