@@ -32,7 +32,8 @@ static const os_option darts_options[] = {
     OS_OPTION("warmup-epochs", OS_OPT_INT, darts_opts, warmup_epochs, 0, 0, 100000,
               "first epochs train the weights only (no architecture step)"),
     OS_OPTION("beta-decay", OS_OPT_FLOAT, darts_opts, beta_decay, 0, 0, 1000,
-              "beta-DARTS: + lambda * mean logsumexp(alpha), lambda ramped 0 -> this over the epochs (0 = off)"),
+              "beta-DARTS: + lambda * mean logsumexp(alpha), lambda ramped 0 -> this over the epochs "
+              "(0 = off; 0.5 x epochs is the paper's ramp of 0.5 an epoch)"),
     OS_ALPHA_OPTIONS(darts_opts, alpha),
 };
 
