@@ -176,8 +176,8 @@ static int select_loop(os_trained *t, const os_config *c, os_perturb *p, tuner *
                    t->net.choices[choice].label, 100 * acc, loss, t->net.choices[choice].names[removed], p->n_probes,
                    planned, (os_seconds() - t0) / p->n_probes);
         if (decided >= 0) {
-            double secs = os_seconds() - since;
-            since = os_seconds();
+            double now = os_seconds(), secs = now - since;
+            since = now;
             printf("%s: chose %s\n", t->net.choices[decided].label,
                    t->net.choices[decided].names[p->decided[decided]]);
             if (log_decision(log_path, p, decided, step++, secs))

@@ -130,15 +130,21 @@ static inline int cu_count_lines(const char *text)
 static inline char *cu_jsonl_without(const char *dir, const char *name, const char *key)
 {
     char *t = cu_slurp2(dir, name);
-    char *out = calloc(strlen(t) + 1, 1);
+    size_t len = 0, cap = strlen(t) + 64;
+    char *out = calloc(cap, 1);
     char *save = NULL;
     for (char *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         cJSON *j = cJSON_Parse(line);
         cr_assert_not_null(j, "%s/%s: not JSON: %s", dir, name, line);
         cJSON_DeleteItemFromObject(j, key);
         char *s = cJSON_PrintUnformatted(j);
-        strcat(out, s);
-        strcat(out, "\n");
+        size_t n = strlen(s);
+        if (len + n + 2 > cap) /* a reprinted number may be longer than the line's own text */
+            out = realloc(out, cap = 2 * (len + n + 2));
+        memcpy(out + len, s, n);
+        len += n;
+        out[len++] = '\n';
+        out[len] = '\0';
         free(s);
         cJSON_Delete(j);
     }
