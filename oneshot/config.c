@@ -1,5 +1,6 @@
 /* oneshot/config.c — flags, defaults and the JSON form of a run's configuration. */
 #include "oneshot/config.h"
+#include "search/evolve.h"
 #include "search/strategy.h"
 #include "supernet/arch.h"
 #include "supernet/supernet.h"
@@ -184,13 +185,15 @@ void os_config_defaults(os_config *c, os_command cmd)
         return;
     }
     if (cmd == OS_CMD_EVOLVE) {
-        /* SPOS's search (REFERENCE.md §7) */
-        c->population = 50;
-        c->generations = 20;
-        c->top = 10;
-        c->mutations = 25;
-        c->crossovers = 25;
-        c->mutation_prob = 0.1f;
+        /* SPOS's search (REFERENCE.md §7): the library's defaults */
+        os_evolve_settings d;
+        os_evolve_defaults(&d);
+        c->population = d.population;
+        c->generations = d.generations;
+        c->top = d.top;
+        c->mutations = d.mutations;
+        c->crossovers = d.crossovers;
+        c->mutation_prob = d.mutation_prob;
         c->bn_batches = 10;
         c->log_every = 10;
         c->threads = 0;
