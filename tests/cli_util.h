@@ -139,8 +139,11 @@ static inline char *cu_jsonl_without(const char *dir, const char *name, const ch
         cJSON_DeleteItemFromObject(j, key);
         char *s = cJSON_PrintUnformatted(j);
         size_t n = strlen(s);
-        if (len + n + 2 > cap) /* a reprinted number may be longer than the line's own text */
-            out = realloc(out, cap = 2 * (len + n + 2));
+        if (len + n + 2 > cap) { /* a reprinted number may be longer than the line's own text */
+            cap = 2 * (len + n + 2);
+            out = realloc(out, cap);
+            cr_assert_not_null(out, "out of memory");
+        }
         memcpy(out + len, s, n);
         len += n;
         out[len++] = '\n';
